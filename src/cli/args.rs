@@ -1,0 +1,152 @@
+//! Flag groups shared by commands: subject, SANs, validity, key type, template, outputs.
+//! Single values are parsed by clap value parsers, so a bad value is a usage error (exit 2).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+use time::OffsetDateTime;
+
+use crate::error::Hint;
+use crate::pki::issue::Validity;
+use crate::pki::key::{KeyType, PrivateKey};
+use crate::pki::name::{San, Subject};
+use crate::pki::profile::Profile;
+use crate::report::Reporter;
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("'{s}' is not an RFC 3339 time like 2026-01-31T00:00:00Z ({e})"))
+}
+
+/// `--cn` / `--subj`.
+#[derive(Debug, Clone, Args)]
+pub struct SubjectArgs {
+    /// Common name (CN): a host name for servers, the database user for clients.
+    #[arg(long, value_name = "NAME", conflicts_with = "subj")]
+    pub cn: Option<String>,
+    /// Full subject in OpenSSL syntax, e.g. "/O=Example/CN=db.example.com" ('\/' escapes '/').
+    #[arg(long, value_name = "SUBJECT", value_parser = |s: &str| s.parse::<Subject>())]
+    pub subj: Option<Subject>,
+}
+
+impl SubjectArgs {
+    /// The subject, or `default_cn` when neither flag is given (None: required).
+    pub fn resolve(&self, default_cn: Option<&str>) -> Result<Subject> {
+        if let Some(s) = &self.subj {
+            return Ok(s.clone());
+        }
+        let cn = match (&self.cn, default_cn) {
+            (Some(cn), _) => cn.as_str(),
+            (None, Some(d)) => d,
+            (None, None) => {
+                return Err(anyhow!("a subject is required")
+                    .context(Hint::new("give --cn NAME or --subj /CN=NAME")));
+            }
+        };
+        Subject::from_cn(cn).map_err(|e| anyhow!("--cn {cn}: {e}"))
+    }
+}
+
+/// `--san`, repeatable.
+#[derive(Debug, Clone, Args)]
+pub struct SanArgs {
+    /// Subject alternative name: dns:NAME, ip:ADDR, or a bare value (IP if it parses as one).
+    /// Repeatable.
+    #[arg(long = "san", value_name = "SAN", value_parser = |s: &str| s.parse::<San>())]
+    pub sans: Vec<San>,
+}
+
+/// `--days`, `--not-before`, `--not-after`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidityArgs {
+    /// Lifetime in days (defaults: root 3650, intermediate 1825, leaf 365, from the profile).
+    #[arg(long, value_name = "N")]
+    pub days: Option<u32>,
+    /// Start of validity, RFC 3339 (default: now). Lets tests mint not-yet-valid certificates.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub not_before: Option<OffsetDateTime>,
+    /// End of validity, RFC 3339; overrides --days. Lets tests mint expired certificates.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, conflicts_with = "days")]
+    pub not_after: Option<OffsetDateTime>,
+}
+
+impl ValidityArgs {
+    /// Resolve against a profile's default lifetime.
+    pub fn resolve(&self, profile: &Profile) -> Result<Validity> {
+        Validity::resolve(
+            self.days,
+            self.not_before,
+            self.not_after,
+            profile.default_days,
+            OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| anyhow!("invalid validity: {e}"))
+    }
+}
+
+/// `--key-type`.
+#[derive(Debug, Clone, Args)]
+pub struct KeyTypeArgs {
+    /// Key type: ecdsa-p256, ecdsa-p384, ed25519, rsa2048, rsa3072, rsa4096
+    /// (also rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384).
+    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = |s: &str| s.parse::<KeyType>())]
+    pub key_type: KeyType,
+}
+
+impl KeyTypeArgs {
+    /// Generate the key, with a spinner for slow types on a terminal.
+    pub fn generate(&self, report: &Reporter) -> Result<PrivateKey> {
+        let t = self.key_type;
+        report
+            .with_spinner(t.is_slow(), &format!("generating {t} key"), || {
+                PrivateKey::generate(t)
+            })
+            .map_err(|e| anyhow!(e))
+    }
+}
+
+/// `--template FILE`.
+#[derive(Debug, Clone, Args)]
+pub struct TemplateArgs {
+    /// Use this profile file instead of the built-in one (see templates/ for the format).
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+}
+
+impl TemplateArgs {
+    /// The profile: the user's file, or the built-in `name`.
+    pub fn load(&self, name: &str) -> Result<Profile> {
+        match &self.template {
+            None => Ok(Profile::builtin(name)),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read the template {}", p.display()))?;
+                Profile::parse(&text).map_err(|e| {
+                    anyhow!("{}: {e}", p.display()).context(Hint::new(format!(
+                        "start from the built-in one: templates/{name}.toml in the pgcert source"
+                    )))
+                })
+            }
+        }
+    }
+}
+
+/// `--out DIR` and `--name BASE` for commands that write a file set.
+#[derive(Debug, Clone, Args)]
+pub struct OutArgs {
+    /// Output directory.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Base name of the files written (e.g. --name alice gives alice.crt, alice.key).
+    #[arg(long, value_name = "BASE", value_parser = parse_base)]
+    pub name: Option<String>,
+}
+
+fn parse_base(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains('/') || s.starts_with('.') {
+        Err("a base name is a plain file name without '/' and not starting with '.'".into())
+    } else {
+        Ok(s.to_string())
+    }
+}

@@ -1,0 +1,125 @@
+//! `pgcert bundle`: order certificates into leaf -> intermediates (-> root), or collect
+//! roots into one trust bundle (`--trust`).
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use crate::ca::read_certs;
+use crate::cli::Ctx;
+use crate::error::Hint;
+use crate::files::{self, FileWrite, Overwrite};
+use crate::pki::chain;
+use crate::pki::inspect::CertInfo;
+use crate::report::{CertSummary, Outcome};
+
+pub(crate) const HELP: &str = "Without --trust: reads every certificate in the files (PEM, any number per file, or DER), in any \
+order, and writes the chain leaf first, each certificate followed by its issuer, verifying every signature. The root is \
+left out unless --include-root (server.crt must not need it). A missing issuer is an error that names it.
+With --trust: every certificate must be a self-signed root; duplicates are dropped. Use it for root.crt or ssl_ca_file \
+during a root rotation, when old and new roots must both be trusted.
+Without --out the result goes to stdout.
+
+EXAMPLES:
+  pgcert bundle leaf.pem inter.pem root.pem --out server.crt
+  pgcert bundle --trust old-root.crt new-root.crt --out root.crt
+
+EXIT CODES:
+  0  success
+  1  the certificates do not form a chain (missing issuer, bad signature, not a root with --trust)
+  2  bad usage";
+
+/// Flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Certificate files (PEM or DER).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Output file (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Keep the root at the end of the chain.
+    #[arg(long, conflicts_with = "trust")]
+    include_root: bool,
+    /// Make a trust bundle of several roots instead of a chain.
+    #[arg(long)]
+    trust: bool,
+}
+
+/// Run.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let mut certs: Vec<CertInfo> = Vec::new();
+    for f in &a.files {
+        certs.extend(read_certs(f)?);
+    }
+    let (role, out_certs) = if a.trust {
+        let roots =
+            chain::trust_bundle(certs).map_err(|e| anyhow!("cannot make a trust bundle: {e}"))?;
+        ("root", roots)
+    } else {
+        let c = chain::order_chain(certs).map_err(|e| {
+            anyhow!("cannot order the certificates into a chain: {e}").context(Hint::new(
+                "give every certificate of the chain, in any order",
+            ))
+        })?;
+        let mut v = c.certs;
+        if v.len() > 1 && v.last().is_some_and(CertInfo::is_self_issued) {
+            if !a.include_root {
+                v.pop();
+            }
+        } else if a.include_root {
+            return Err(anyhow!(
+                "--include-root: the root of {} is not among the files",
+                v[0].subject
+            )
+            .context(Hint::new("add the root certificate file")));
+        }
+        ("chain", v)
+    };
+    let pem: String = out_certs.iter().map(CertInfo::pem).collect();
+    let mut outcome = Outcome {
+        command: if a.trust {
+            "bundle --trust".into()
+        } else {
+            "bundle".into()
+        },
+        certificates: out_certs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let r = if a.trust {
+                    role
+                } else if i == 0 {
+                    "leaf"
+                } else if c.is_self_issued() {
+                    "root"
+                } else {
+                    "intermediate"
+                };
+                CertSummary::new(r, None, c)
+            })
+            .collect(),
+        ..Default::default()
+    };
+    match &a.out {
+        Some(p) => {
+            let w = files::write_one(FileWrite::public(
+                p.clone(),
+                pem.into_bytes(),
+                if a.trust {
+                    "trust bundle"
+                } else {
+                    "certificate chain"
+                },
+                Overwrite::forced_or(ctx.force, Overwrite::Never),
+            ))?;
+            outcome.files.push(w);
+            ctx.report.finish(&outcome);
+        }
+        None => match ctx.report.mode() {
+            crate::report::Mode::Json => ctx.report.finish(&outcome),
+            _ => ctx.report.data(&pem),
+        },
+    }
+    Ok(())
+}

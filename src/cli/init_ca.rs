@@ -1,0 +1,115 @@
+//! `pgcert init-ca`: a root CA, or with `--parent` an intermediate issued and recorded by
+//! another CA directory.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use crate::cli::Ctx;
+use crate::cli::args::{KeyTypeArgs, SubjectArgs, TemplateArgs, ValidityArgs};
+use crate::issuance::{self, CaRequest};
+use crate::pki::encoding::upper_hex;
+use crate::pki::inspect::key_id;
+use crate::pki::issue::CertSpec;
+use crate::pki::serial::Serial;
+use crate::report::{CertSummary, Outcome};
+
+pub(crate) const HELP: &str = "Creates the CA directory given by --ca (default $PGCERT_CA, else ./demoCA) in OpenSSL's demoCA \
+layout: cacert.pem, private/cakey.pem (0600, private/ 0700), serial, index.txt, index.txt.attr (unique_subject = no), \
+crlnumber, crl.pem (an empty CRL), certs/, crl/, newcerts/, openssl.cnf (so `openssl ca -config DIR/openssl.cnf` continues \
+the CA), root.crt and, for an intermediate, chain.pem. The first serial is random (128 bits) unless --serial is given. \
+An existing non-empty directory is never touched. The default CN carries the first 8 hex digits of the key id, so two \
+roots made on the same day never share a subject name (which matters in trust bundles and ssl_crl_dir).
+
+EXAMPLES:
+  pgcert init-ca --ca ca/root --cn \"Example Root CA\"
+  pgcert init-ca --ca ca/inter --parent ca/root --cn \"Example PostgreSQL CA\"
+  pgcert init-ca --ca ca/root --key-type rsa4096 --days 7300 --pathlen 1
+
+EXIT CODES:
+  0  success
+  1  failure (directory not empty, parent CA missing or unusable, ...)
+  2  bad usage";
+
+/// Flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Parent CA directory: make an intermediate CA issued (and recorded) by it.
+    #[arg(long, value_name = "PARENT_DIR")]
+    parent: Option<PathBuf>,
+    /// basicConstraints pathLenConstraint (intermediate default 0: it issues leaves only).
+    #[arg(long, value_name = "N")]
+    pathlen: Option<u8>,
+    /// First serial this CA issues, hex (default: random 128-bit).
+    #[arg(long, value_name = "HEX", value_parser = |s: &str| s.parse::<Serial>())]
+    serial: Option<Serial>,
+    #[command(flatten)]
+    subject: SubjectArgs,
+    #[command(flatten)]
+    validity: ValidityArgs,
+    #[command(flatten)]
+    key_type: KeyTypeArgs,
+    #[command(flatten)]
+    template: TemplateArgs,
+}
+
+/// Run.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let first_serial = a.serial.clone().unwrap_or_else(Serial::random);
+    if first_serial.is_zero() {
+        return Err(anyhow!("--serial 00: serial 0 is not allowed (RFC 5280)"));
+    }
+    crate::ca::check_new_ca_dir(&ctx.ca)?;
+    let parent = match &a.parent {
+        Some(p) => Some(crate::ca::CaDir::open(p)?),
+        None => None,
+    };
+    let role = if parent.is_some() {
+        "intermediate-ca"
+    } else {
+        "root-ca"
+    };
+    let profile = a.template.load(role)?;
+    let validity = a.validity.resolve(&profile)?;
+    let key = a.key_type.generate(&ctx.report)?;
+    let kid = key_id(&key.spki_der()).map_err(|e| anyhow!(e))?;
+    let default_cn = format!(
+        "PostgreSQL {} CA {}",
+        if parent.is_some() {
+            "Intermediate"
+        } else {
+            "Root"
+        },
+        &upper_hex(&kid)[..8]
+    );
+    let spec = CertSpec {
+        subject: a.subject.resolve(Some(&default_cn))?,
+        sans: Vec::new(),
+        validity,
+        serial: Serial::random(),
+        pathlen: a.pathlen,
+        profile,
+    };
+    let req = CaRequest {
+        spec,
+        key,
+        first_serial,
+        allow_outlive: ctx.force,
+    };
+    let (issued, files) = match &parent {
+        None => issuance::create_root(&ctx.ca, req)?,
+        Some(p) => issuance::create_intermediate(p, &ctx.ca, req, ctx.waiting())?,
+    };
+    ctx.report.finish(&Outcome {
+        command: "init-ca".into(),
+        certificates: vec![CertSummary::new(
+            role,
+            Some(ctx.ca.join("cacert.pem")),
+            &issued.cert,
+        )],
+        files,
+        ca: Some(ctx.ca.clone()),
+        ..Default::default()
+    });
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! The only code that knows clap: the command tree, global flags, and one module per
+//! subcommand that turns its flags into a domain request and hands the result to the reporter.
+
+pub mod args;
+pub mod bundle;
+pub mod completions;
+pub mod init_ca;
+pub mod issue;
+pub mod quickstart;
+pub mod self_signed;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::report::Reporter;
+
+const EXIT_CODES: &str = "EXIT CODES:\n  0  success\n  1  the operation failed or a check did not pass (one message names the file and the fix)\n  2  bad usage (unknown flag, bad value)";
+
+/// pgcert: certificates for PostgreSQL servers and clients, in one command each.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pgcert",
+    version,
+    about = "PKI toolkit for PostgreSQL TLS: CA database, server and client certificates",
+    long_about = "pgcert makes and keeps the certificates PostgreSQL and its clients use: a CA in OpenSSL's demoCA layout \
+(compatible with `openssl ca` both ways), server certificates with their chain, client certificates whose CN is the \
+database user, and the files in the places and modes PostgreSQL and libpq require.",
+    after_long_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    /// CA directory (OpenSSL demoCA layout).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "PGCERT_CA",
+        default_value = "demoCA"
+    )]
+    pub ca: PathBuf,
+    /// Print one JSON object describing what was done on stdout, nothing else.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing on success.
+    #[arg(short, long, global = true, conflicts_with = "json")]
+    pub quiet: bool,
+    /// Replace existing keys and certificates; allow a certificate to outlive its issuer.
+    #[arg(long, global = true)]
+    pub force: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One-shot self-signed server certificate (openssl req -new -x509 -nodes).
+    #[command(after_long_help = self_signed::HELP)]
+    SelfSigned(self_signed::Args),
+    /// Create a root CA, or an intermediate CA with --parent.
+    #[command(after_long_help = init_ca::HELP)]
+    InitCa(init_ca::Args),
+    /// Issue a server or client certificate from the CA.
+    #[command(subcommand)]
+    Issue(issue::IssueCommand),
+    /// Order certificates into a chain, or collect roots into a trust bundle.
+    #[command(after_long_help = bundle::HELP)]
+    Bundle(bundle::Args),
+    /// The whole PostgreSQL set in one command: root + intermediate CA, server, client, CRL.
+    #[command(after_long_help = quickstart::HELP)]
+    Quickstart(quickstart::Args),
+    /// Print a shell completion script.
+    #[command(after_long_help = completions::HELP)]
+    Completions(completions::Args),
+    /// Print the man page (roff) generated from these definitions.
+    #[command(after_long_help = completions::MAN_HELP)]
+    Man,
+}
+
+/// What every command gets: global flags and the reporter.
+pub struct Ctx {
+    /// `--ca`.
+    pub ca: PathBuf,
+    /// `--force`.
+    pub force: bool,
+    /// Output.
+    pub report: Reporter,
+}
+
+impl Ctx {
+    /// Say "waiting for lock" when another pgcert holds the CA.
+    pub fn waiting(&self) -> impl FnOnce(&std::path::Path) + '_ {
+        |dir| {
+            self.report
+                .warn(&format!("waiting for lock on {}", dir.display()))
+        }
+    }
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx {
+        ca: cli.ca,
+        force: cli.force,
+        report: Reporter::new(cli.json, cli.quiet),
+    };
+    match cli.command {
+        Command::SelfSigned(a) => self_signed::run(&ctx, a),
+        Command::InitCa(a) => init_ca::run(&ctx, a),
+        Command::Issue(c) => issue::run(&ctx, c),
+        Command::Bundle(a) => bundle::run(&ctx, a),
+        Command::Quickstart(a) => quickstart::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
+        Command::Man => completions::man(&ctx),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_an_about_and_examples() {
+        let cmd = Cli::command();
+        for sub in cmd.get_subcommands() {
+            let subs: Vec<_> = if sub.has_subcommands() {
+                sub.get_subcommands().collect()
+            } else {
+                vec![sub]
+            };
+            for s in subs {
+                assert!(s.get_about().is_some(), "{} has no about", s.get_name());
+                let help = s
+                    .get_after_long_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                assert!(
+                    help.contains("EXAMPLES"),
+                    "{} has no examples",
+                    s.get_name()
+                );
+                assert!(
+                    help.contains("EXIT CODES"),
+                    "{} has no exit codes",
+                    s.get_name()
+                );
+            }
+        }
+    }
+}

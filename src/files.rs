@@ -1,0 +1,578 @@
+//! Every file pgcert writes goes through here (clippy's `disallowed-methods` enforces it).
+//!
+//! The rules (CLI.md "Conventions"):
+//! - a file is written to a temp file in its target directory, created 0600 (`O_CREAT|O_EXCL`,
+//!   so the umask can only narrow it), given its final mode and owner on the open handle before
+//!   the first byte (fchmod ignores the umask), written, fsynced, then put in place;
+//! - "put in place" is `link(2)` when the target must not exist — a no-clobber rename that
+//!   fails if anything appeared meanwhile — or `rename(2)` over it with `--force`; a symlinked
+//!   target is refused either way;
+//! - a command that writes several files stages them all first and places them at the end;
+//!   if placing one fails, the ones already placed are removed (or restored from a backup
+//!   link when they replaced a file), so a failure leaves no new files behind.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::error::Hint;
+
+/// Mode of private keys.
+pub const MODE_KEY: u32 = 0o600;
+/// Mode of certificates, CRLs and public files.
+pub const MODE_PUBLIC: u32 = 0o644;
+/// Mode of `private/`.
+pub const MODE_PRIVATE_DIR: u32 = 0o700;
+/// Mode of ordinary directories.
+pub const MODE_DIR: u32 = 0o755;
+
+/// What may happen when the target already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overwrite {
+    /// Refuse (the default for keys and certificates without `--force`).
+    Never,
+    /// Replace atomically (`--force`, and the CA database's own state files).
+    Replace,
+    /// Keep the existing file if it has exactly these contents, refuse otherwise
+    /// (`root.crt` written by several commands into one directory).
+    IfIdentical,
+}
+
+impl Overwrite {
+    /// `Replace` with `--force`, else `default`.
+    pub fn forced_or(force: bool, default: Overwrite) -> Overwrite {
+        if force { Overwrite::Replace } else { default }
+    }
+}
+
+/// One file to write.
+#[derive(Debug, Clone)]
+pub struct FileWrite {
+    /// Where.
+    pub path: PathBuf,
+    /// What.
+    pub contents: Vec<u8>,
+    /// Final mode.
+    pub mode: u32,
+    /// What it is, for reports ("private key", "certificate" ...).
+    pub kind: &'static str,
+    /// Owner to give it (uid, gid), e.g. the owner of a PostgreSQL data directory.
+    pub owner: Option<(u32, u32)>,
+    /// What to do when it exists.
+    pub overwrite: Overwrite,
+}
+
+impl FileWrite {
+    /// A private key: 0600.
+    pub fn key(path: PathBuf, contents: Vec<u8>, overwrite: Overwrite) -> FileWrite {
+        FileWrite {
+            path,
+            contents,
+            mode: MODE_KEY,
+            kind: "private key",
+            owner: None,
+            overwrite,
+        }
+    }
+
+    /// A public file (certificate, chain, CRL, config): 0644.
+    pub fn public(
+        path: PathBuf,
+        contents: Vec<u8>,
+        kind: &'static str,
+        overwrite: Overwrite,
+    ) -> FileWrite {
+        FileWrite {
+            path,
+            contents,
+            mode: MODE_PUBLIC,
+            kind,
+            owner: None,
+            overwrite,
+        }
+    }
+
+    /// Give the file an owner.
+    pub fn owned_by(mut self, owner: Option<(u32, u32)>) -> FileWrite {
+        self.owner = owner;
+        self
+    }
+}
+
+/// A file that was written (or found identical), for the report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Written {
+    /// Path as given.
+    pub path: PathBuf,
+    /// What it is.
+    pub kind: &'static str,
+    /// Octal mode, e.g. "0600".
+    pub mode: String,
+    /// False when an identical file was already there.
+    pub changed: bool,
+}
+
+struct Staged {
+    temp: PathBuf,
+    file: FileWrite,
+}
+
+enum Placed {
+    New(PathBuf),
+    Replaced { target: PathBuf, backup: PathBuf },
+    ReplacedNothing(PathBuf),
+}
+
+/// A set of files written together or not at all.
+#[derive(Default)]
+pub struct Staging {
+    staged: Vec<Staged>,
+    skipped: Vec<Written>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn temp_name(target: &Path, what: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = target
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.pgcert-{what}-{}-{n}", std::process::id()))
+}
+
+fn parent_dir(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuse a target that exists (and is not allowed to), or is a symlink.
+pub fn check_target(path: &Path, contents: &[u8], overwrite: Overwrite) -> Result<()> {
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow!(e).context(format!("cannot check {}", path.display()))),
+        Ok(m) if m.file_type().is_symlink() => Err(anyhow!(
+            "refusing to write {}: it is a symbolic link",
+            path.display()
+        )
+        .context(Hint::new(
+            "remove the link, or choose another --out directory",
+        ))),
+        Ok(m) if m.is_dir() => Err(anyhow!("{} is a directory", path.display())),
+        Ok(_) => match overwrite {
+            Overwrite::Replace => Ok(()),
+            Overwrite::IfIdentical if fs::read(path).is_ok_and(|old| old == contents) => Ok(()),
+            _ => Err(
+                anyhow!("refusing to overwrite {}", path.display()).context(Hint::new(
+                    "pass --force to replace it, or --out DIR to write somewhere else",
+                )),
+            ),
+        },
+    }
+}
+
+impl Staging {
+    /// An empty set.
+    pub fn new() -> Staging {
+        Staging::default()
+    }
+
+    /// Check every target before any work is done, so a command fails before it generates
+    /// keys or touches the CA database.
+    pub fn precheck(files: &[(&Path, Overwrite)]) -> Result<()> {
+        for (p, o) in files {
+            if *o != Overwrite::Replace {
+                // contents unknown yet: only IfIdentical can pass later, so skip it here
+                if *o == Overwrite::IfIdentical {
+                    check_target(p, &[], Overwrite::Replace)?;
+                } else {
+                    check_target(p, &[], *o)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write one file to its temp name, mode and owner set before the first byte.
+    pub fn stage(&mut self, file: FileWrite) -> Result<()> {
+        check_target(&file.path, &file.contents, file.overwrite)?;
+        if file.overwrite == Overwrite::IfIdentical
+            && fs::read(&file.path).is_ok_and(|old| old == file.contents)
+        {
+            self.skipped.push(Written {
+                path: file.path.clone(),
+                kind: file.kind,
+                mode: format!("{:04o}", file.mode),
+                changed: false,
+            });
+            return Ok(());
+        }
+        let temp = temp_name(&file.path, "tmp");
+        let result = write_temp(&temp, &file);
+        if result.is_err() {
+            let _ = fs::remove_file(&temp);
+        }
+        result.with_context(|| format!("cannot write {}", file.path.display()))?;
+        self.staged.push(Staged { temp, file });
+        Ok(())
+    }
+
+    /// Put every staged file in place. On failure the ones already placed are taken back.
+    pub fn commit(mut self) -> Result<Vec<Written>> {
+        let mut placed: Vec<Placed> = Vec::new();
+        let staged = std::mem::take(&mut self.staged);
+        let mut dirs = BTreeSet::new();
+        let mut result = Ok(());
+        let mut remaining = staged.iter();
+        for s in remaining.by_ref() {
+            match place(s) {
+                Ok(p) => placed.push(p),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+            dirs.insert(parent_dir(&s.file.path).to_path_buf());
+        }
+        if let Err(e) = result {
+            for p in placed.into_iter().rev() {
+                match p {
+                    Placed::New(t) | Placed::ReplacedNothing(t) => {
+                        let _ = fs::remove_file(t);
+                    }
+                    Placed::Replaced { target, backup } => {
+                        let _ = fs::rename(backup, target);
+                    }
+                }
+            }
+            for s in &staged {
+                let _ = fs::remove_file(&s.temp);
+            }
+            return Err(e);
+        }
+        for p in placed {
+            if let Placed::Replaced { backup, .. } = p {
+                let _ = fs::remove_file(backup);
+            }
+        }
+        for d in dirs {
+            sync_dir(&d);
+        }
+        let mut written: Vec<Written> = staged
+            .iter()
+            .map(|s| Written {
+                path: s.file.path.clone(),
+                kind: s.file.kind,
+                mode: format!("{:04o}", s.file.mode),
+                changed: true,
+            })
+            .collect();
+        written.append(&mut self.skipped);
+        Ok(written)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for s in &self.staged {
+            let _ = fs::remove_file(&s.temp);
+        }
+    }
+}
+
+fn write_temp(temp: &Path, file: &FileWrite) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(temp)?;
+    if let Some((uid, gid)) = file.owner {
+        let m = f.metadata()?;
+        if m.uid() != uid || m.gid() != gid {
+            std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+        }
+    }
+    f.set_permissions(fs::Permissions::from_mode(file.mode))?;
+    f.write_all(&file.contents)?;
+    f.sync_all()
+}
+
+fn place(s: &Staged) -> Result<Placed> {
+    let target = &s.file.path;
+    let fail = |e: io::Error| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            anyhow!("refusing to overwrite {}", target.display()).context(Hint::new(
+                "it appeared while pgcert was working; pass --force to replace it",
+            ))
+        } else {
+            anyhow!(e).context(format!("cannot write {}", target.display()))
+        }
+    };
+    if s.file.overwrite == Overwrite::Replace {
+        if fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "refusing to write {}: it is a symbolic link",
+                target.display()
+            );
+        }
+        let backup = temp_name(target, "old");
+        let had_old = match fs::hard_link(target, &backup) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(fail(e)),
+        };
+        fs::rename(&s.temp, target).map_err(fail)?;
+        Ok(if had_old {
+            Placed::Replaced {
+                target: target.clone(),
+                backup,
+            }
+        } else {
+            Placed::ReplacedNothing(target.clone())
+        })
+    } else {
+        fs::hard_link(&s.temp, target).map_err(fail)?;
+        let _ = fs::remove_file(&s.temp);
+        Ok(Placed::New(target.clone()))
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Write a single file (staged and committed at once).
+pub fn write_one(file: FileWrite) -> Result<Written> {
+    let mut s = Staging::new();
+    s.stage(file)?;
+    Ok(s.commit()?.remove(0))
+}
+
+/// Create a directory (and missing parents) with exactly `mode`, whatever the umask.
+/// Returns the directories that were created, outermost first, for rollback.
+pub fn create_dir(path: &Path, mode: u32) -> Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut p = Some(path);
+    while let Some(d) = p {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        p = d.parent();
+    }
+    missing.reverse();
+    for d in &missing {
+        let m = if d == path { mode } else { MODE_DIR };
+        match fs::DirBuilder::new().mode(m).create(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(anyhow!(e).context(format!("cannot create directory {}", d.display())));
+            }
+        }
+        fs::set_permissions(d, fs::Permissions::from_mode(m))
+            .with_context(|| format!("cannot set the mode of {}", d.display()))?;
+    }
+    Ok(missing)
+}
+
+/// Remove directories created by `create_dir` (innermost first), if they are empty.
+pub fn remove_created_dirs(dirs: &[PathBuf]) {
+    for d in dirs.iter().rev() {
+        let _ = fs::remove_dir(d);
+    }
+}
+
+/// Remove a directory tree pgcert itself built (a staging directory that was not used).
+pub fn remove_tree(dir: &Path) {
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// Rename a fully built directory into place; fails if the target exists and is not empty.
+pub fn rename_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).map_err(|e| {
+        anyhow!(e).context(format!(
+            "cannot move the new directory into place at {}",
+            to.display()
+        ))
+    })?;
+    sync_dir(parent_dir(to));
+    Ok(())
+}
+
+/// Append one line to a file (the CA's `index.txt`), fsynced, and return the file's previous
+/// length so the caller can undo it with `truncate`. A previous partial line (a crash
+/// mid-append) is cut off first; a missing final newline from another tool is added.
+pub fn append_line(path: &Path, line: &str) -> Result<u64> {
+    let ctx = || format!("cannot append to {}", path.display());
+    let mut f = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(path)
+        .with_context(ctx)?;
+    let len = f.metadata().with_context(ctx)?.len();
+    let mut text = String::new();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        f.seek(SeekFrom::Start(len - 1)).with_context(ctx)?;
+        f.read_exact(&mut last).with_context(ctx)?;
+        if last[0] != b'\n' {
+            text.push('\n');
+        }
+    }
+    text.push_str(line);
+    text.push('\n');
+    f.write_all(text.as_bytes()).with_context(ctx)?;
+    f.sync_all().with_context(ctx)?;
+    Ok(len)
+}
+
+/// Undo `append_line`.
+pub fn truncate(path: &Path, len: u64) -> Result<()> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot restore {}", path.display()))?;
+    f.set_len(len)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Remove a file that pgcert placed (rollback of a database change).
+pub fn remove_placed(path: &Path) {
+    let _ = fs::remove_file(path);
+}
+
+/// Open (creating if needed, 0644) a lock file.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(MODE_PUBLIC)
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))
+}
+
+/// The (uid, gid) owning a path.
+pub fn owner_of(path: &Path) -> Result<(u32, u32)> {
+    let m = fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((m.uid(), m.gid()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("pgcert-files-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn key_is_0600_and_cert_0644_whatever_the_umask() {
+        let d = tmpdir("modes");
+        let mut s = Staging::new();
+        s.stage(FileWrite::key(d.join("k"), b"k".to_vec(), Overwrite::Never))
+            .unwrap();
+        s.stage(FileWrite::public(
+            d.join("c"),
+            b"c".to_vec(),
+            "certificate",
+            Overwrite::Never,
+        ))
+        .unwrap();
+        s.commit().unwrap();
+        let mode = |p: &str| fs::metadata(d.join(p)).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode("k"), 0o600);
+        assert_eq!(mode("c"), 0o644);
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn failed_commit_leaves_nothing_behind() {
+        let d = tmpdir("rollback");
+        let mut s = Staging::new();
+        s.stage(FileWrite::key(d.join("a"), b"a".to_vec(), Overwrite::Never))
+            .unwrap();
+        s.stage(FileWrite::key(d.join("b"), b"b".to_vec(), Overwrite::Never))
+            .unwrap();
+        // b appears after staging: the no-clobber placement must fail and take back a
+        crate::files::write_one(FileWrite::key(
+            d.join("b"),
+            b"other".to_vec(),
+            Overwrite::Never,
+        ))
+        .unwrap();
+        assert!(s.commit().is_err());
+        let names: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("b")]);
+        assert_eq!(fs::read(d.join("b")).unwrap(), b"other");
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn identical_file_is_kept_and_different_one_refused() {
+        let d = tmpdir("ident");
+        write_one(FileWrite::public(
+            d.join("r"),
+            b"x".to_vec(),
+            "c",
+            Overwrite::Never,
+        ))
+        .unwrap();
+        let w = write_one(FileWrite::public(
+            d.join("r"),
+            b"x".to_vec(),
+            "c",
+            Overwrite::IfIdentical,
+        ))
+        .unwrap();
+        assert!(!w.changed);
+        assert!(
+            write_one(FileWrite::public(
+                d.join("r"),
+                b"y".to_vec(),
+                "c",
+                Overwrite::IfIdentical
+            ))
+            .is_err()
+        );
+        fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn append_repairs_missing_newline_and_truncate_undoes() {
+        let d = tmpdir("append");
+        let p = d.join("index.txt");
+        write_one(FileWrite::public(
+            p.clone(),
+            b"a".to_vec(),
+            "db",
+            Overwrite::Never,
+        ))
+        .unwrap();
+        let len = append_line(&p, "b").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "a\nb\n");
+        truncate(&p, len).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "a");
+        fs::remove_dir_all(d).unwrap();
+    }
+}

@@ -1,0 +1,276 @@
+//! Minting end to end, without printing: a leaf from a CA directory (server or client file
+//! set), a new root or intermediate CA directory, a one-shot self-signed certificate.
+//! Keys arrive already generated (the CLI shows a spinner for slow ones); every output is
+//! pre-checked before the CA is locked, staged before the database changes, and placed last.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow};
+
+use crate::ca::{self, CaDir, NewCa, Placement};
+use crate::files::{FileWrite, Overwrite, Staging, Written};
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::{self, CertSpec, Issued};
+use crate::pki::key::PrivateKey;
+use crate::pki::serial::Serial;
+
+/// Which PostgreSQL file set a leaf gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafRole {
+    /// `server.crt` (leaf + intermediates), `server.key`, `root.crt`.
+    Server,
+    /// `postgresql.crt`, `postgresql.key`, `postgresql.pk8`, `root.crt` (a ready ~/.postgresql).
+    Client,
+}
+
+impl LeafRole {
+    /// The default base name of the files.
+    pub fn default_base(self) -> &'static str {
+        match self {
+            LeafRole::Server => "server",
+            LeafRole::Client => "postgresql",
+        }
+    }
+}
+
+/// Where and how a leaf's files are written.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    /// Directory.
+    pub dir: PathBuf,
+    /// Base name (`server`, `postgresql`, or `--name`).
+    pub base: String,
+    /// Owner to give every file (`--pgdata`).
+    pub owner: Option<(u32, u32)>,
+    /// `--force`.
+    pub force: bool,
+}
+
+impl Outputs {
+    fn path(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", self.base))
+    }
+
+    /// Every file a role writes, for the pre-check.
+    pub fn targets(&self, role: LeafRole) -> Vec<(PathBuf, Overwrite)> {
+        let o = Overwrite::forced_or(self.force, Overwrite::Never);
+        let mut v = vec![(self.path("crt"), o), (self.path("key"), o)];
+        if role == LeafRole::Client {
+            v.push((self.path("pk8"), o));
+        }
+        v.push((
+            self.dir.join("root.crt"),
+            Overwrite::forced_or(self.force, Overwrite::IfIdentical),
+        ));
+        v
+    }
+
+    /// Fail now if any output exists and may not be replaced.
+    pub fn precheck(&self, role: LeafRole) -> Result<()> {
+        let t = self.targets(role);
+        let refs: Vec<(&Path, Overwrite)> = t.iter().map(|(p, o)| (p.as_path(), *o)).collect();
+        Staging::precheck(&refs)
+    }
+
+    /// Stage a leaf's file set.
+    pub fn stage(
+        &self,
+        role: LeafRole,
+        leaf: &CertInfo,
+        chain: &[CertInfo],
+        roots: &[CertInfo],
+        key: &PrivateKey,
+    ) -> Result<Staging> {
+        let o = Overwrite::forced_or(self.force, Overwrite::Never);
+        let mut cert = leaf.pem();
+        for c in chain {
+            cert.push_str(&c.pem());
+        }
+        let root: String = roots.iter().map(CertInfo::pem).collect();
+        let mut s = Staging::new();
+        s.stage(
+            FileWrite::key(self.path("key"), key.pkcs8_pem().into_bytes(), o).owned_by(self.owner),
+        )?;
+        if role == LeafRole::Client {
+            s.stage(
+                FileWrite::key(self.path("pk8"), key.pkcs8_der().to_vec(), o).owned_by(self.owner),
+            )?;
+        }
+        let kind = if chain.is_empty() {
+            "certificate"
+        } else {
+            "certificate chain"
+        };
+        s.stage(
+            FileWrite::public(self.path("crt"), cert.into_bytes(), kind, o).owned_by(self.owner),
+        )?;
+        s.stage(
+            FileWrite::public(
+                self.dir.join("root.crt"),
+                root.into_bytes(),
+                "root certificate",
+                Overwrite::forced_or(self.force, Overwrite::IfIdentical),
+            )
+            .owned_by(self.owner),
+        )?;
+        Ok(s)
+    }
+}
+
+/// A leaf certificate: spec (serial filled in under the lock), key, outputs.
+pub struct LeafRequest {
+    /// Server or client file set.
+    pub role: LeafRole,
+    /// The certificate (its `serial` is replaced by the CA's next serial).
+    pub spec: CertSpec,
+    /// The subject key.
+    pub key: PrivateKey,
+    /// Output files.
+    pub outputs: Outputs,
+    /// Allow outliving the issuer (`--force`).
+    pub allow_outlive: bool,
+}
+
+/// What a leaf issuance produced.
+pub struct LeafResult {
+    /// The certificate.
+    pub issued: Issued,
+    /// Its chain (intermediates, no root).
+    pub chain: Vec<CertInfo>,
+    /// Files written.
+    pub written: Vec<Written>,
+}
+
+/// Issue a leaf from a CA directory and write its file set.
+pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> Result<LeafResult> {
+    req.outputs.precheck(req.role)?;
+    let signer = ca.load_signer()?;
+    let chain = ca.chain_certs(&signer)?;
+    let roots = ca.root_certs(&signer)?;
+    let created = crate::files::create_dir(&req.outputs.dir, crate::files::MODE_DIR)?;
+    let lock = ca.lock(waiting)?;
+    let result = ca.issue_and_record(
+        &lock,
+        |serial| {
+            let mut spec = req.spec.clone();
+            spec.serial = serial;
+            issue::issue(
+                &spec,
+                &req.key.spki_der(),
+                req.key.kind().is_rsa(),
+                &signer,
+                req.allow_outlive,
+            )
+            .map_err(|e| anyhow!("cannot issue {}: {e}", spec.subject))
+        },
+        |issued| {
+            req.outputs
+                .stage(req.role, &issued.cert, &chain, &roots, &req.key)
+        },
+    );
+    let (issued, written) = result.inspect_err(|_| crate::files::remove_created_dirs(&created))?;
+    Ok(LeafResult {
+        issued,
+        chain,
+        written,
+    })
+}
+
+/// A new CA: a root (self-signed) or an intermediate signed by a parent CA directory.
+pub struct CaRequest {
+    /// The CA certificate (serial from the parent when there is one).
+    pub spec: CertSpec,
+    /// The CA key.
+    pub key: PrivateKey,
+    /// The first serial the new CA will issue.
+    pub first_serial: Serial,
+    /// Allow outliving the parent (`--force`).
+    pub allow_outlive: bool,
+}
+
+/// Create a root CA directory.
+pub fn create_root(dir: &Path, req: CaRequest) -> Result<(Issued, Vec<Written>)> {
+    ca::check_new_ca_dir(dir)?;
+    let issued = issue::self_signed(&req.spec, &req.key).map_err(|e| anyhow!(e))?;
+    let new = NewCa {
+        cert: issued.cert.clone(),
+        key: req.key,
+        above: Vec::new(),
+        roots: vec![issued.cert.clone()],
+        first_serial: req.first_serial,
+    };
+    let written = ca::build_ca_dir(dir, new)?.place()?;
+    Ok((issued, written))
+}
+
+/// Create an intermediate CA directory, issued and recorded by `parent`.
+pub fn create_intermediate(
+    parent: &CaDir,
+    dir: &Path,
+    req: CaRequest,
+    waiting: impl FnOnce(&Path),
+) -> Result<(Issued, Vec<Written>)> {
+    ca::check_new_ca_dir(dir)?;
+    let signer = parent.load_signer()?;
+    let mut above = parent.chain_certs(&signer)?;
+    if above.is_empty() && !signer.cert().is_self_issued() {
+        above.push(signer.cert().clone());
+    }
+    let roots = parent.root_certs(&signer)?;
+    let lock = parent.lock(waiting)?;
+    let CaRequest {
+        spec,
+        key,
+        first_serial,
+        allow_outlive,
+    } = req;
+    let spki = key.spki_der();
+    let rsa = key.kind().is_rsa();
+    let mut key = Some(key);
+    parent.issue_and_record(
+        &lock,
+        |serial| {
+            let mut spec = spec.clone();
+            spec.serial = serial;
+            issue::issue(&spec, &spki, rsa, &signer, allow_outlive)
+                .map_err(|e| anyhow!("cannot issue the intermediate CA {}: {e}", spec.subject))
+        },
+        |issued| {
+            ca::build_ca_dir(
+                dir,
+                NewCa {
+                    cert: issued.cert.clone(),
+                    key: key.take().expect("prepared once"),
+                    above: above.clone(),
+                    roots: roots.clone(),
+                    first_serial: first_serial.clone(),
+                },
+            )
+        },
+    )
+}
+
+/// A one-shot self-signed certificate (`openssl req -new -x509 -nodes`).
+pub fn self_signed(
+    spec: &CertSpec,
+    key: &PrivateKey,
+    outputs: &Outputs,
+) -> Result<(Issued, Vec<Written>)> {
+    let o = Overwrite::forced_or(outputs.force, Overwrite::Never);
+    let crt = outputs.dir.join(format!("{}.crt", outputs.base));
+    let keyp = outputs.dir.join(format!("{}.key", outputs.base));
+    Staging::precheck(&[(crt.as_path(), o), (keyp.as_path(), o)])?;
+    let issued = issue::self_signed(spec, key).map_err(|e| anyhow!(e))?;
+    let created = crate::files::create_dir(&outputs.dir, crate::files::MODE_DIR)?;
+    let result = (|| {
+        let mut s = Staging::new();
+        s.stage(FileWrite::key(keyp, key.pkcs8_pem().into_bytes(), o).owned_by(outputs.owner))?;
+        s.stage(
+            FileWrite::public(crt, issued.cert.pem().into_bytes(), "certificate", o)
+                .owned_by(outputs.owner),
+        )?;
+        s.commit()
+    })();
+    let written = result.inspect_err(|_| crate::files::remove_created_dirs(&created))?;
+    Ok((issued, written))
+}

@@ -1,0 +1,13 @@
+//! pgcert's entry point: parse, run, turn an error into one message and an exit code.
+
+#![allow(clippy::print_stderr)]
+
+use clap::Parser;
+
+fn main() {
+    let cli = pgcert::cli::Cli::parse();
+    if let Err(e) = pgcert::cli::run(cli) {
+        eprint!("{}", pgcert::error::render(&e));
+        std::process::exit(1);
+    }
+}

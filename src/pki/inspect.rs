@@ -1,0 +1,172 @@
+//! A decoded view of one certificate: the facts the CA database, the chain builder and the
+//! reports need (serial, names in OpenSSL's one-line form, validity, CA flags, key ids,
+//! fingerprint). Parsing is x509-parser's; nothing here signs or writes.
+
+use sha1::Digest as _;
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
+use x509_parser::x509::X509Name;
+
+use crate::pki::encoding::{colon_hex, upper_hex};
+use crate::pki::name;
+use crate::pki::serial::Serial;
+
+/// What pgcert needs to know about a certificate.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    /// The DER encoding.
+    pub der: Vec<u8>,
+    /// Serial number.
+    pub serial: Serial,
+    /// Subject, OpenSSL one-line form (`/O=x/CN=y`), as in `index.txt`.
+    pub subject: String,
+    /// Issuer, same form.
+    pub issuer: String,
+    /// DER of the subject Name.
+    pub subject_raw: Vec<u8>,
+    /// DER of the issuer Name.
+    pub issuer_raw: Vec<u8>,
+    /// The first CN, if any.
+    pub cn: Option<String>,
+    /// notBefore.
+    pub not_before: OffsetDateTime,
+    /// notAfter.
+    pub not_after: OffsetDateTime,
+    /// basicConstraints CA flag.
+    pub is_ca: bool,
+    /// basicConstraints pathLenConstraint.
+    pub pathlen: Option<u32>,
+    /// `Some(true)` when keyUsage has keyCertSign, `None` when there is no keyUsage at all.
+    pub key_cert_sign: Option<bool>,
+    /// `Some(true)` when keyUsage has cRLSign, `None` when there is no keyUsage.
+    pub crl_sign: Option<bool>,
+    /// subjectKeyIdentifier.
+    pub ski: Option<Vec<u8>>,
+    /// authorityKeyIdentifier keyIdentifier.
+    pub aki: Option<Vec<u8>>,
+    /// SubjectPublicKeyInfo DER.
+    pub spki: Vec<u8>,
+    /// SHA-256 fingerprint, `AB:CD:...`.
+    pub sha256: String,
+}
+
+impl CertInfo {
+    /// Decode a DER certificate.
+    pub fn parse(der: &[u8]) -> Result<CertInfo, String> {
+        let (rest, cert) = X509Certificate::from_der(der)
+            .map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
+        if !rest.is_empty() {
+            return Err("trailing bytes after the certificate".into());
+        }
+        let bc = cert
+            .basic_constraints()
+            .map_err(|e| format!("bad basicConstraints: {e}"))?;
+        let ku = cert.key_usage().map_err(|e| format!("bad keyUsage: {e}"))?;
+        let mut ski = None;
+        let mut aki = None;
+        for ext in cert.iter_extensions() {
+            use x509_parser::extensions::ParsedExtension as P;
+            match ext.parsed_extension() {
+                P::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+                P::AuthorityKeyIdentifier(a) => {
+                    aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+                }
+                _ => {}
+            }
+        }
+        let cn = cert
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|a| a.as_str().ok())
+            .map(str::to_string);
+        Ok(CertInfo {
+            der: der.to_vec(),
+            serial: Serial::from_bytes(cert.raw_serial()),
+            subject: oneline(cert.subject()),
+            issuer: oneline(cert.issuer()),
+            subject_raw: cert.subject().as_raw().to_vec(),
+            issuer_raw: cert.issuer().as_raw().to_vec(),
+            cn,
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+            is_ca: bc.as_ref().is_some_and(|b| b.value.ca),
+            pathlen: bc.as_ref().and_then(|b| b.value.path_len_constraint),
+            key_cert_sign: ku.as_ref().map(|k| k.value.key_cert_sign()),
+            crl_sign: ku.as_ref().map(|k| k.value.crl_sign()),
+            ski,
+            aki,
+            spki: cert.public_key().raw.to_vec(),
+            sha256: colon_hex(&sha2::Sha256::digest(der)),
+        })
+    }
+
+    /// True when subject and issuer are the same name (a root or a self-signed leaf).
+    pub fn is_self_issued(&self) -> bool {
+        self.subject_raw == self.issuer_raw
+    }
+
+    /// PEM text.
+    pub fn pem(&self) -> String {
+        crate::pki::encoding::to_pem("CERTIFICATE", &self.der)
+    }
+
+    /// Whether `issuer` signed this certificate: names chain and the signature verifies.
+    pub fn is_signed_by(&self, issuer: &CertInfo) -> bool {
+        if self.issuer_raw != issuer.subject_raw {
+            return false;
+        }
+        let (Ok((_, me)), Ok((_, them))) = (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&issuer.der),
+        ) else {
+            return false;
+        };
+        me.verify_signature(Some(them.public_key())).is_ok()
+    }
+
+    /// Whether this certificate may sign others (CA:TRUE, and keyCertSign if keyUsage is present).
+    pub fn can_sign_certificates(&self) -> bool {
+        self.is_ca && self.key_cert_sign != Some(false)
+    }
+
+    /// The SHA-256 fingerprint without colons, for JSON consumers that prefer it.
+    pub fn sha256_hex(&self) -> String {
+        upper_hex(&sha2::Sha256::digest(&self.der))
+    }
+}
+
+/// OpenSSL's `X509_NAME_oneline` form: `/SN=value` per attribute, `+` between the attributes of
+/// a multi-valued RDN, `/` and `+` in values escaped with `\`, bytes outside printable ASCII
+/// as `\xHH`. This is what `openssl ca` writes into `index.txt`.
+pub fn oneline(name: &X509Name<'_>) -> String {
+    let mut out = String::new();
+    for rdn in name.iter() {
+        for (i, atv) in rdn.iter().enumerate() {
+            out.push(if i == 0 { '/' } else { '+' });
+            let oid = atv.attr_type().to_id_string();
+            out.push_str(name::short_name(&oid).unwrap_or(&oid));
+            out.push('=');
+            for &b in atv.as_slice() {
+                match b {
+                    b'/' | b'+' => {
+                        out.push('\\');
+                        out.push(b as char);
+                    }
+                    b' '..=b'~' => out.push(b as char),
+                    _ => out.push_str(&format!("\\x{b:02X}")),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// SHA-1 over the subjectPublicKey BIT STRING contents: OpenSSL's `subjectKeyIdentifier=hash`
+/// (RFC 5280 4.2.1.2 method 1). Using it keeps pgcert's key ids identical to `openssl ca`'s.
+pub fn key_id(spki_der: &[u8]) -> Result<Vec<u8>, String> {
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
+        .map_err(|e| format!("bad public key: {e}"))?;
+    Ok(sha1::Sha1::digest(&spki.subject_public_key.data).to_vec())
+}

@@ -1,0 +1,403 @@
+//! Private keys: the six key types, generation, and reading any common unencrypted form
+//! (PKCS#8, PKCS#1 `RSA PRIVATE KEY`, SEC1 `EC PRIVATE KEY`; PEM or DER) into one PKCS#8 value
+//! that rcgen can sign with. Writing files is left to `files`, passphrases to a later layer.
+//!
+//! Traps handled here (see shared/research/crates-and-pitfalls.md):
+//! - ring cannot generate RSA keys, so RSA keys come from the `rsa` crate;
+//! - ring writes Ed25519 keys as PKCS#8 v2, which OpenSSL 3.0 and PostgreSQL 15 refuse
+//!   ("unsupported"), so every Ed25519 key is re-encoded as PKCS#8 v1 before it leaves here;
+//! - ring only loads PKCS#8, so PKCS#1 and SEC1 keys are converted first.
+
+use std::fmt;
+use std::str::FromStr;
+
+use pkcs8::der::{Decode, Encode};
+use rcgen::{KeyPair, PublicKeyData};
+use rustls_pki_types::PrivatePkcs8KeyDer;
+
+use crate::pki::encoding;
+
+/// The key types pgcert makes (CLI.md `--key-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum KeyType {
+    /// ECDSA on P-256, signing with SHA-256 (the default).
+    EcdsaP256,
+    /// ECDSA on P-384, signing with SHA-384.
+    EcdsaP384,
+    /// Ed25519.
+    Ed25519,
+    /// RSA 2048, PKCS#1 v1.5 with SHA-256.
+    Rsa2048,
+    /// RSA 3072.
+    Rsa3072,
+    /// RSA 4096.
+    Rsa4096,
+}
+
+impl KeyType {
+    /// Every accepted spelling, for help texts.
+    pub const NAMES: &'static [&'static str] = &[
+        "ecdsa-p256",
+        "ecdsa-p384",
+        "ed25519",
+        "rsa2048",
+        "rsa3072",
+        "rsa4096",
+    ];
+
+    /// The canonical name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "ecdsa-p256",
+            KeyType::EcdsaP384 => "ecdsa-p384",
+            KeyType::Ed25519 => "ed25519",
+            KeyType::Rsa2048 => "rsa2048",
+            KeyType::Rsa3072 => "rsa3072",
+            KeyType::Rsa4096 => "rsa4096",
+        }
+    }
+
+    /// RSA generation of 3072 bits and more takes long enough to deserve a spinner.
+    pub fn is_slow(self) -> bool {
+        matches!(self, KeyType::Rsa3072 | KeyType::Rsa4096)
+    }
+}
+
+impl fmt::Display for KeyType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KeyType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "ecdsa-p256" | "ec:p-256" | "p256" | "p-256" | "ec" => KeyType::EcdsaP256,
+            "ecdsa-p384" | "ec:p-384" | "p384" | "p-384" => KeyType::EcdsaP384,
+            "ed25519" => KeyType::Ed25519,
+            "rsa2048" | "rsa:2048" | "rsa" => KeyType::Rsa2048,
+            "rsa3072" | "rsa:3072" => KeyType::Rsa3072,
+            "rsa4096" | "rsa:4096" => KeyType::Rsa4096,
+            _ => {
+                return Err(format!(
+                    "unknown key type '{s}' (expected one of: {}; also rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384)",
+                    KeyType::NAMES.join(", ")
+                ));
+            }
+        })
+    }
+}
+
+/// What a loaded key is, as far as PostgreSQL and OpenSSL care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA with the modulus size in bits.
+    Rsa(usize),
+    /// ECDSA P-256.
+    P256,
+    /// ECDSA P-384.
+    P384,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl KeyKind {
+    /// A human description such as "ECDSA P-256" or "RSA 2048".
+    pub fn describe(self) -> String {
+        match self {
+            KeyKind::Rsa(bits) => format!("RSA {bits}"),
+            KeyKind::P256 => "ECDSA P-256".into(),
+            KeyKind::P384 => "ECDSA P-384".into(),
+            KeyKind::Ed25519 => "Ed25519".into(),
+        }
+    }
+
+    /// RSA leaves also get keyEncipherment (TLS 1.2 RSA key transport).
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeyKind::Rsa(_))
+    }
+}
+
+/// Why a key could not be used. Callers add the file name as context.
+#[derive(Debug)]
+pub enum KeyError {
+    /// The bytes are not a private key in any form pgcert reads.
+    NotAKey(String),
+    /// The key is passphrase-protected; reading those is not available here.
+    Encrypted,
+    /// A key type that ring cannot sign with (RSA < 2048, P-521, Ed448, RSA-PSS ...).
+    Unsupported(String),
+    /// Generation failed (the OS random source, most likely).
+    Generation(String),
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::NotAKey(why) => write!(f, "not a private key: {why}"),
+            KeyError::Encrypted => f.write_str(
+                "the private key is passphrase-protected; pgcert cannot read encrypted keys here",
+            ),
+            KeyError::Unsupported(what) => write!(
+                f,
+                "unsupported key: {what} (pgcert signs with RSA >= 2048, ECDSA P-256/P-384 and Ed25519)"
+            ),
+            KeyError::Generation(why) => write!(f, "key generation failed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// A private key in PKCS#8 v1 form plus the rcgen key pair built from it.
+pub struct PrivateKey {
+    pkcs8: Vec<u8>,
+    kind: KeyKind,
+    pair: KeyPair,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PrivateKey({})", self.kind.describe())
+    }
+}
+
+impl PrivateKey {
+    /// Generate a fresh key of the given type from the OS random source.
+    pub fn generate(key_type: KeyType) -> Result<PrivateKey, KeyError> {
+        let gen_err = |e: &dyn fmt::Display| KeyError::Generation(e.to_string());
+        let der = match key_type {
+            KeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+                .map_err(|e| gen_err(&e))?
+                .serialize_der(),
+            KeyType::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
+                .map_err(|e| gen_err(&e))?
+                .serialize_der(),
+            KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519)
+                .map_err(|e| gen_err(&e))?
+                .serialize_der(),
+            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
+                use rsa::pkcs8::EncodePrivateKey;
+                let bits = match key_type {
+                    KeyType::Rsa2048 => 2048,
+                    KeyType::Rsa3072 => 3072,
+                    _ => 4096,
+                };
+                let key =
+                    rsa::PrivateKey::new(&mut getrandom::SysRng, bits).map_err(|e| gen_err(&e))?;
+                key.to_pkcs8_der()
+                    .map_err(|e| gen_err(&e))?
+                    .as_bytes()
+                    .to_vec()
+            }
+        };
+        PrivateKey::from_pkcs8_der(&der)
+    }
+
+    /// Read a key from file contents: PEM (`PRIVATE KEY`, `RSA PRIVATE KEY`, `EC PRIVATE KEY`)
+    /// or DER (PKCS#8, PKCS#1 or SEC1).
+    pub fn from_bytes(bytes: &[u8]) -> Result<PrivateKey, KeyError> {
+        if encoding::looks_like_pem(bytes) {
+            let text = String::from_utf8_lossy(bytes);
+            let blocks = ::pem::parse_many(text.as_bytes())
+                .map_err(|e| KeyError::NotAKey(format!("malformed PEM: {e}")))?;
+            let Some(block) = blocks.iter().find(|b| b.tag().contains("PRIVATE KEY")) else {
+                let tags: Vec<_> = blocks.iter().map(|b| b.tag().to_string()).collect();
+                return Err(KeyError::NotAKey(if tags.is_empty() {
+                    "no PEM block found".into()
+                } else {
+                    format!("the file holds {} instead", tags.join(", "))
+                }));
+            };
+            if block.tag() == "ENCRYPTED PRIVATE KEY" || block.headers().get("DEK-Info").is_some() {
+                return Err(KeyError::Encrypted);
+            }
+            match block.tag() {
+                "PRIVATE KEY" => PrivateKey::from_pkcs8_der(block.contents()),
+                "RSA PRIVATE KEY" => PrivateKey::from_pkcs1_der(block.contents()),
+                "EC PRIVATE KEY" => PrivateKey::from_sec1_der(block.contents()),
+                other => Err(KeyError::Unsupported(format!("PEM block '{other}'"))),
+            }
+        } else {
+            PrivateKey::from_pkcs8_der(bytes)
+                .or_else(|_| PrivateKey::from_pkcs1_der(bytes))
+                .or_else(|_| PrivateKey::from_sec1_der(bytes))
+                .map_err(|_| {
+                    KeyError::NotAKey("neither PEM nor a DER PKCS#8/PKCS#1/SEC1 key".into())
+                })
+        }
+    }
+
+    fn from_pkcs1_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::pkcs8::EncodePrivateKey;
+        let key = rsa::PrivateKey::from_pkcs1_der(der)
+            .map_err(|e| KeyError::NotAKey(format!("bad PKCS#1 RSA key: {e}")))?;
+        let pkcs8 = key
+            .to_pkcs8_der()
+            .map_err(|e| KeyError::NotAKey(e.to_string()))?;
+        PrivateKey::from_pkcs8_der(pkcs8.as_bytes())
+    }
+
+    fn from_sec1_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        use p256::pkcs8::EncodePrivateKey as _;
+        if let Ok(k) = p256::SecretKey::from_sec1_der(der) {
+            let d = k
+                .to_pkcs8_der()
+                .map_err(|e| KeyError::NotAKey(e.to_string()))?;
+            return PrivateKey::from_pkcs8_der(d.as_bytes());
+        }
+        if let Ok(k) = p384::SecretKey::from_sec1_der(der) {
+            use p384::pkcs8::EncodePrivateKey as _;
+            let d = k
+                .to_pkcs8_der()
+                .map_err(|e| KeyError::NotAKey(e.to_string()))?;
+            return PrivateKey::from_pkcs8_der(d.as_bytes());
+        }
+        Err(KeyError::Unsupported(
+            "an EC key on a curve other than P-256/P-384, or a malformed SEC1 key".into(),
+        ))
+    }
+
+    /// Build from PKCS#8 DER (v1 or v2). Ed25519 is normalised to v1.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        let info = pkcs8::PrivateKeyInfoRef::from_der(der)
+            .map_err(|e| KeyError::NotAKey(format!("bad PKCS#8: {e}")))?;
+        let oid = info.algorithm.oid.to_string();
+        let (kind, alg) = match oid.as_str() {
+            "1.2.840.113549.1.1.1" => {
+                use rsa::pkcs8::DecodePrivateKey;
+                use rsa::traits::PublicKeyParts;
+                let k = rsa::PrivateKey::from_pkcs8_der(der)
+                    .map_err(|e| KeyError::NotAKey(format!("bad RSA key: {e}")))?;
+                let bits = k.size() * 8;
+                if bits < 2048 {
+                    return Err(KeyError::Unsupported(format!("RSA {bits}")));
+                }
+                (KeyKind::Rsa(bits), &rcgen::PKCS_RSA_SHA256)
+            }
+            "1.2.840.10045.2.1" => {
+                let curve = info
+                    .algorithm
+                    .parameters
+                    .and_then(|p| p.decode_as::<pkcs8::der::asn1::ObjectIdentifier>().ok())
+                    .map(|o| o.to_string())
+                    .unwrap_or_default();
+                match curve.as_str() {
+                    "1.2.840.10045.3.1.7" => (KeyKind::P256, &rcgen::PKCS_ECDSA_P256_SHA256),
+                    "1.3.132.0.34" => (KeyKind::P384, &rcgen::PKCS_ECDSA_P384_SHA384),
+                    "1.3.132.0.35" => return Err(KeyError::Unsupported("ECDSA P-521".into())),
+                    other => {
+                        return Err(KeyError::Unsupported(format!("EC curve {other}")));
+                    }
+                }
+            }
+            "1.3.101.112" => (KeyKind::Ed25519, &rcgen::PKCS_ED25519),
+            "1.3.101.113" => return Err(KeyError::Unsupported("Ed448".into())),
+            "1.2.840.113549.1.1.10" => return Err(KeyError::Unsupported("RSA-PSS key".into())),
+            other => return Err(KeyError::Unsupported(format!("algorithm {other}"))),
+        };
+        // OpenSSL 3.0 cannot read PKCS#8 v2 (with the [1] public key): drop it (openssl#9134).
+        let pkcs8 = if info.public_key.is_some() {
+            pkcs8::PrivateKeyInfoRef::new(info.algorithm, info.private_key)
+                .to_der()
+                .map_err(|e| KeyError::NotAKey(e.to_string()))?
+        } else {
+            der.to_vec()
+        };
+        let pair =
+            KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(pkcs8.as_slice()), alg)
+                .map_err(|e| KeyError::Unsupported(format!("{} ({e})", kind.describe())))?;
+        Ok(PrivateKey { pkcs8, kind, pair })
+    }
+
+    /// The key as PKCS#8 v1 DER (`postgresql.pk8`).
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The key as PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), what OpenSSL 3 writes.
+    pub fn pkcs8_pem(&self) -> String {
+        ::pem::encode_config(
+            &::pem::Pem::new("PRIVATE KEY", self.pkcs8.clone()),
+            ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF),
+        )
+    }
+
+    /// The kind of key.
+    pub fn kind(&self) -> KeyKind {
+        self.kind
+    }
+
+    /// The rcgen signer.
+    pub fn pair(&self) -> &KeyPair {
+        &self.pair
+    }
+
+    /// SubjectPublicKeyInfo DER, to compare with a certificate's public key.
+    pub fn spki_der(&self) -> Vec<u8> {
+        self.pair.subject_public_key_info()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_type_accepts_every_documented_spelling() {
+        let cases = [
+            ("ecdsa-p256", KeyType::EcdsaP256),
+            ("ec:P-256", KeyType::EcdsaP256),
+            ("ecdsa-p384", KeyType::EcdsaP384),
+            ("ec:P-384", KeyType::EcdsaP384),
+            ("ed25519", KeyType::Ed25519),
+            ("rsa2048", KeyType::Rsa2048),
+            ("rsa:2048", KeyType::Rsa2048),
+            ("rsa3072", KeyType::Rsa3072),
+            ("rsa:3072", KeyType::Rsa3072),
+            ("rsa4096", KeyType::Rsa4096),
+            ("rsa:4096", KeyType::Rsa4096),
+        ];
+        for (s, want) in cases {
+            assert_eq!(s.parse::<KeyType>().unwrap(), want, "{s}");
+        }
+        assert!("rsa1024".parse::<KeyType>().is_err());
+        assert!("ec:P-521".parse::<KeyType>().is_err());
+    }
+
+    #[test]
+    fn ed25519_keys_are_written_as_pkcs8_v1() {
+        let k = PrivateKey::generate(KeyType::Ed25519).unwrap();
+        let info = pkcs8::PrivateKeyInfoRef::from_der(k.pkcs8_der()).unwrap();
+        assert!(info.public_key.is_none(), "v2 public key must be dropped");
+        // and it still loads back
+        PrivateKey::from_bytes(k.pkcs8_pem().as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn ec_keys_round_trip_through_pem_and_der() {
+        for t in [KeyType::EcdsaP256, KeyType::EcdsaP384] {
+            let k = PrivateKey::generate(t).unwrap();
+            let again = PrivateKey::from_bytes(k.pkcs8_pem().as_bytes()).unwrap();
+            assert_eq!(again.spki_der(), k.spki_der());
+            let der = PrivateKey::from_bytes(k.pkcs8_der()).unwrap();
+            assert_eq!(der.kind(), k.kind());
+        }
+    }
+
+    #[test]
+    fn garbage_and_encrypted_keys_are_refused_with_reason() {
+        assert!(matches!(
+            PrivateKey::from_bytes(b"hello"),
+            Err(KeyError::NotAKey(_))
+        ));
+        let enc =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+        assert!(matches!(
+            PrivateKey::from_bytes(enc.as_bytes()),
+            Err(KeyError::Encrypted)
+        ));
+    }
+}

@@ -1,0 +1,11 @@
+//! X.509 with no files and no printing: keys, names, profiles, signing, chains, CRLs.
+
+pub mod chain;
+pub mod crl;
+pub mod encoding;
+pub mod inspect;
+pub mod issue;
+pub mod key;
+pub mod name;
+pub mod profile;
+pub mod serial;

@@ -1,0 +1,3 @@
+//! What PostgreSQL and libpq expect: configuration lines for the server and the client.
+
+pub mod conf;

@@ -1,0 +1,181 @@
+//! All printing. stdout carries data only (`--json`, printed settings); status lines,
+//! warnings and progress go to stderr. One `Reporter` chooses between human text, `--json`
+//! (one object on stdout, shape documented in docs/json.md) and `--quiet` (nothing on
+//! success). A closed stdout (`pgcert ... | head`) ends the output quietly, never a panic.
+
+#![allow(clippy::print_stderr)]
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::sanitize;
+use crate::files::Written;
+use crate::pki::inspect::CertInfo;
+pub use crate::postgres::conf::Settings;
+
+/// How output is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Text on stderr (and data on stdout).
+    Human,
+    /// One JSON object on stdout.
+    Json,
+    /// Nothing on success.
+    Quiet,
+}
+
+/// A certificate in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertSummary {
+    /// What it is: "root-ca", "intermediate-ca", "server", "client", "self-signed".
+    pub role: String,
+    /// Where its PEM was written, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Serial, upper-case hex.
+    pub serial: String,
+    /// Subject, one-line form.
+    pub subject: String,
+    /// Issuer, one-line form.
+    pub issuer: String,
+    /// notBefore, RFC 3339.
+    pub not_before: String,
+    /// notAfter, RFC 3339.
+    pub not_after: String,
+    /// SHA-256 fingerprint, colon-separated upper-case hex.
+    pub sha256: String,
+}
+
+impl CertSummary {
+    /// Summarise a certificate.
+    pub fn new(role: &str, path: Option<PathBuf>, c: &CertInfo) -> CertSummary {
+        let rfc = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| t.to_string())
+        };
+        CertSummary {
+            role: role.into(),
+            path,
+            serial: c.serial.to_string(),
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            not_before: rfc(c.not_before),
+            not_after: rfc(c.not_after),
+            sha256: c.sha256.clone(),
+        }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Outcome {
+    /// The command, e.g. "issue server".
+    pub command: String,
+    /// Files written (or found identical).
+    pub files: Vec<Written>,
+    /// Certificates made.
+    pub certificates: Vec<CertSummary>,
+    /// The CA directory involved, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// Settings to paste (quickstart): postgresql.conf, pg_hba.conf, psql.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Settings>,
+    /// Extra human lines for stderr (not in JSON).
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// Prints outcomes, messages and progress in the chosen mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Reporter {
+    mode: Mode,
+}
+
+impl Reporter {
+    /// A reporter.
+    pub fn new(json: bool, quiet: bool) -> Reporter {
+        Reporter {
+            mode: if json {
+                Mode::Json
+            } else if quiet {
+                Mode::Quiet
+            } else {
+                Mode::Human
+            },
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// A status line on stderr (human mode only).
+    pub fn status(&self, msg: &str) {
+        if self.mode == Mode::Human {
+            eprintln!("{}", sanitize(msg));
+        }
+    }
+
+    /// A warning on stderr (unless quiet).
+    pub fn warn(&self, msg: &str) {
+        if self.mode != Mode::Quiet {
+            eprintln!("warning: {}", sanitize(msg));
+        }
+    }
+
+    /// Data on stdout. Returns quietly when stdout is closed.
+    pub fn data(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+    }
+
+    /// Run slow work with a spinner on stderr when it is a terminal (and not --json/--quiet).
+    pub fn with_spinner<T>(&self, slow: bool, msg: &str, work: impl FnOnce() -> T) -> T {
+        if !slow || self.mode != Mode::Human || !std::io::stderr().is_terminal() {
+            return work();
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_message(msg.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        let r = work();
+        bar.finish_and_clear();
+        r
+    }
+
+    /// Report what a command did.
+    pub fn finish(&self, outcome: &Outcome) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Json => {
+                let text = serde_json::to_string_pretty(outcome).expect("outcome serialises");
+                self.data(&format!("{text}\n"));
+            }
+            Mode::Human => {
+                for c in &outcome.certificates {
+                    eprintln!(
+                        "{}: {} (serial {}, expires {})",
+                        c.role,
+                        sanitize(&c.subject),
+                        c.serial,
+                        c.not_after
+                    );
+                }
+                for f in &outcome.files {
+                    let state = if f.changed { "wrote" } else { "kept " };
+                    eprintln!("  {state} {} ({}, {})", f.path.display(), f.kind, f.mode);
+                }
+                for n in &outcome.notes {
+                    eprintln!("{}", sanitize(n));
+                }
+                if let Some(s) = &outcome.settings {
+                    self.data(&s.text());
+                }
+            }
+        }
+    }
+}

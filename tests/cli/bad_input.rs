@@ -1,0 +1,371 @@
+//! Hostile and mistaken input: exit code 1 (2 for usage), one message naming the file or
+//! value and the fix, no new files, and a byte-identical CA directory.
+
+use crate::support::{Sandbox, snapshot};
+
+/// A sandbox with a root and an intermediate CA.
+fn with_cas() -> Sandbox {
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "root"]);
+    sb.ok(&["init-ca", "--ca", "ca", "--parent", "root"]);
+    sb
+}
+
+/// Run a failing command and check nothing at all changed in the sandbox.
+fn fails_cleanly(sb: &Sandbox, args: &[&str], expect: &[&str]) -> String {
+    let before = snapshot(&sb.dir);
+    let err = sb.fails(args);
+    for e in expect {
+        assert!(err.contains(e), "message should mention {e:?}:\n{err}");
+    }
+    let after = snapshot(&sb.dir);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "no new or removed files for {args:?}"
+    );
+    assert!(before == after, "files changed for {args:?}");
+    err
+}
+
+#[test]
+fn missing_ca_names_the_directory_and_init_ca() {
+    let sb = Sandbox::new();
+    fails_cleanly(
+        &sb,
+        &["issue", "server", "--cn", "localhost"],
+        &["demoCA", "pgcert init-ca"],
+    );
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "nope", "--cn", "a"],
+        &["nope"],
+    );
+    fails_cleanly(
+        &sb,
+        &["init-ca", "--ca", "x", "--parent", "missing"],
+        &["missing"],
+    );
+}
+
+#[test]
+fn existing_key_is_not_overwritten_and_database_is_unchanged() {
+    let sb = with_cas();
+    sb.ok(&["issue", "server", "--ca", "ca", "--cn", "localhost"]);
+    let err = fails_cleanly(
+        &sb,
+        &["issue", "server", "--ca", "ca", "--cn", "localhost"],
+        &["refusing to overwrite", "--force"],
+    );
+    assert!(err.contains("server.crt") || err.contains("server.key"));
+    // with --force it is replaced and recorded
+    let old = sb.read("server.key");
+    sb.ok(&[
+        "--force",
+        "issue",
+        "server",
+        "--ca",
+        "ca",
+        "--cn",
+        "localhost",
+    ]);
+    assert_ne!(sb.read("server.key"), old);
+    assert_eq!(sb.mode("server.key"), 0o600);
+    assert_eq!(sb.read("ca/index.txt").lines().count(), 2);
+}
+
+#[test]
+fn self_signed_refuses_existing_files() {
+    let sb = Sandbox::new();
+    sb.ok(&["self-signed", "--cn", "localhost"]);
+    fails_cleanly(
+        &sb,
+        &["self-signed", "--cn", "localhost"],
+        &["refusing to overwrite"],
+    );
+}
+
+#[test]
+fn init_ca_never_touches_an_existing_directory() {
+    let sb = with_cas();
+    fails_cleanly(&sb, &["init-ca", "--ca", "root"], &["root", "not empty"]);
+    fails_cleanly(
+        &sb,
+        &["init-ca", "--ca", "ca", "--parent", "root"],
+        &["not empty"],
+    );
+}
+
+#[test]
+fn corrupt_ca_files_are_named() {
+    let sb = with_cas();
+    sb.write("ca/serial", "5\n");
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a"],
+        &["ca/serial", "odd number"],
+    );
+    sb.write("ca/serial", "zz\n");
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a"],
+        &["ca/serial", "hex"],
+    );
+    std::fs::remove_file(sb.path("ca/serial")).unwrap();
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a"],
+        &["ca/serial"],
+    );
+    sb.write("ca/serial", "01\n");
+    let good = sb.read("ca/cacert.pem");
+    sb.write(
+        "ca/cacert.pem",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a"],
+        &["ca/cacert.pem"],
+    );
+    sb.write("ca/cacert.pem", "garbage");
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a"],
+        &["ca/cacert.pem"],
+    );
+    sb.write("ca/cacert.pem", &good);
+    sb.write("ca/private/cakey.pem", "not a key");
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a"],
+        &["cakey.pem", "not a private key"],
+    );
+    // the key of another CA
+    let other = sb.read("root/private/cakey.pem");
+    sb.write("ca/private/cakey.pem", other);
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a"],
+        &["does not match"],
+    );
+}
+
+#[test]
+fn serial_already_in_newcerts_is_refused() {
+    let sb = with_cas();
+    sb.ok(&["issue", "client", "--ca", "ca", "--cn", "a", "--name", "a"]);
+    let first = sb
+        .read("ca/index.txt")
+        .split('\t')
+        .nth(3)
+        .unwrap()
+        .to_string();
+    sb.write("ca/serial", format!("{first}\n"));
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "b", "--name", "b"],
+        &["already been issued"],
+    );
+}
+
+#[test]
+fn leaf_from_a_leaf_is_refused() {
+    let sb = with_cas();
+    sb.ok(&["issue", "client", "--ca", "root", "--cn", "a", "--out", "a"]);
+    std::fs::create_dir_all(sb.path("fake/private")).unwrap();
+    sb.write("fake/index.txt", "");
+    sb.write("fake/serial", "01\n");
+    std::fs::copy(sb.path("a/postgresql.crt"), sb.path("fake/cacert.pem")).unwrap();
+    std::fs::copy(
+        sb.path("a/postgresql.key"),
+        sb.path("fake/private/cakey.pem"),
+    )
+    .unwrap();
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "fake", "--cn", "b"],
+        &["not a CA"],
+    );
+}
+
+#[test]
+fn expired_ca_cannot_issue() {
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "init-ca",
+        "--ca",
+        "old",
+        "--not-before",
+        "2020-01-01T00:00:00Z",
+        "--not-after",
+        "2021-01-01T00:00:00Z",
+    ]);
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "old", "--cn", "a", "--force"],
+        &["expired"],
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let sb = with_cas();
+    let before = snapshot(&sb.dir);
+    for args in [
+        vec![
+            "issue",
+            "server",
+            "--ca",
+            "ca",
+            "--cn",
+            "x",
+            "--key-type",
+            "rsa1024",
+        ],
+        vec![
+            "issue",
+            "server",
+            "--ca",
+            "ca",
+            "--subj",
+            "/DC=org/DC=example/CN=x",
+        ],
+        vec!["issue", "server", "--ca", "ca", "--subj", "CN=x"],
+        vec![
+            "issue",
+            "server",
+            "--ca",
+            "ca",
+            "--cn",
+            "x",
+            "--san",
+            "ip:localhost",
+        ],
+        vec![
+            "issue",
+            "server",
+            "--ca",
+            "ca",
+            "--cn",
+            "x",
+            "--not-after",
+            "tomorrow",
+        ],
+        vec![
+            "issue", "server", "--ca", "ca", "--cn", "x", "--name", "../evil",
+        ],
+        vec!["init-ca", "--ca", "z", "--serial", "xyz"],
+        vec!["bogus"],
+    ] {
+        let out = sb.pgcert(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(before == snapshot(&sb.dir));
+}
+
+#[test]
+fn value_errors_are_explained() {
+    let sb = with_cas();
+    fails_cleanly(
+        &sb,
+        &["issue", "server", "--ca", "ca", "--cn", "My Database"],
+        &["not a host name", "--san"],
+    );
+    fails_cleanly(&sb, &["issue", "server", "--ca", "ca"], &["--cn"]);
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "a", "--days", "0"],
+        &["--days"],
+    );
+    sb.write(
+        "bad.toml",
+        "name='x'\nkind='leaf'\ndefault_days=1\nkey_usage=['keyCertSign']\n",
+    );
+    fails_cleanly(
+        &sb,
+        &[
+            "issue",
+            "client",
+            "--ca",
+            "ca",
+            "--cn",
+            "a",
+            "--template",
+            "bad.toml",
+        ],
+        &["bad.toml", "keyCertSign"],
+    );
+    fails_cleanly(
+        &sb,
+        &[
+            "issue", "server", "--ca", "ca", "--cn", "a", "--pgdata", "root",
+        ],
+        &["PG_VERSION"],
+    );
+}
+
+#[test]
+fn symlinked_target_is_refused() {
+    let sb = with_cas();
+    std::os::unix::fs::symlink("/tmp/elsewhere-pgcert", sb.path("server.key")).unwrap();
+    fails_cleanly(
+        &sb,
+        &[
+            "--force",
+            "issue",
+            "server",
+            "--ca",
+            "ca",
+            "--cn",
+            "localhost",
+        ],
+        &["symbolic link"],
+    );
+}
+
+#[test]
+fn bundle_explains_a_csr_given_as_certificate() {
+    let sb = with_cas();
+    sb.write(
+        "req.csr",
+        "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n",
+    );
+    fails_cleanly(
+        &sb,
+        &["bundle", "req.csr", "ca/cacert.pem"],
+        &["req.csr", "CERTIFICATE REQUEST", "pgcert show"],
+    );
+    sb.write("empty.pem", "");
+    fails_cleanly(&sb, &["bundle", "empty.pem"], &["empty.pem"]);
+}
+
+#[test]
+fn quickstart_leaves_nothing_on_failure() {
+    let sb = Sandbox::new();
+    // client/postgresql.key exists: quickstart must refuse before making anything
+    sb.write("qs/client/postgresql.key", "x");
+    fails_cleanly(
+        &sb,
+        &["quickstart", "--out", "qs"],
+        &["refusing to overwrite"],
+    );
+}
+
+#[test]
+fn failed_issue_does_not_leave_an_out_directory() {
+    let sb = with_cas();
+    fails_cleanly(
+        &sb,
+        &[
+            "issue", "client", "--ca", "ca", "--cn", "a", "--days", "99999", "--out", "new/dir",
+        ],
+        &["after its issuer"],
+    );
+    assert!(!sb.exists("new"));
+}

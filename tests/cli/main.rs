@@ -1,0 +1,9 @@
+//! pgcert's integration tests: one binary driving the real pgcert, openssl and PostgreSQL 15.
+
+mod bad_input;
+mod ca_database;
+mod chains;
+mod help;
+mod postgres;
+mod quickstart;
+mod support;

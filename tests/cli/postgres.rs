@@ -1,0 +1,182 @@
+//! A real PostgreSQL 15 server (run as `postgres`, 127.0.0.1 only) with pgcert's files, and
+//! real psql (libpq) connecting with sslmode=verify-full and client certificates.
+
+use crate::support::{PgServer, Sandbox, postgres_available};
+
+fn conn(sb: &Sandbox, extra: &str) -> String {
+    format!(
+        "dbname=postgres sslmode=verify-full sslrootcert={} {extra}",
+        sb.path("client/root.crt").display()
+    )
+}
+
+#[test]
+fn intermediate_chain_serves_verify_full_and_cert_auth() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "root"]);
+    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "inter",
+        "--cn",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+        "--pgdata",
+        &data,
+    ]);
+    // --pgdata hands the files to the data directory's owner
+    let owner = std::process::Command::new("stat")
+        .args(["-c", "%U %a"])
+        .arg(pg.data.join("server.key"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&owner.stdout).trim(),
+        "postgres 600"
+    );
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "alice", "--out", "client",
+    ]);
+    pg.conf("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\nssl_ca_file = 'root.crt'");
+    pg.hba("hostssl all alice,bob 127.0.0.1/32 cert\nhostssl all anon 127.0.0.1/32 trust");
+    pg.start();
+    pg.sql("create role alice login; create role bob login; create role anon login");
+    let home = sb.path("home");
+
+    // verify-full with only the root: by name and by IP SAN
+    let (ok, out) = pg.psql(&conn(&sb, "host=localhost user=anon"), &home);
+    assert!(ok && out.contains("anon t"), "localhost: {out}");
+    let (ok, out) = pg.psql(&conn(&sb, "host=127.0.0.1 user=anon"), &home);
+    assert!(ok && out.contains("anon t"), "127.0.0.1: {out}");
+    // a name not in the certificate is refused by libpq
+    let (ok, out) = pg.psql(
+        &conn(&sb, "host=wrong.example hostaddr=127.0.0.1 user=anon"),
+        &home,
+    );
+    assert!(
+        !ok && out.contains("does not match host name"),
+        "wrong host: {out}"
+    );
+
+    // cert authentication: CN = user is admitted, another user is refused
+    let cert = format!(
+        "sslcert={} sslkey={}",
+        sb.path("client/postgresql.crt").display(),
+        sb.path("client/postgresql.key").display()
+    );
+    let (ok, out) = pg.psql(
+        &conn(&sb, &format!("host=localhost user=alice {cert}")),
+        &home,
+    );
+    assert!(
+        ok && out.contains("alice t"),
+        "alice with her certificate: {out}"
+    );
+    let (ok, out) = pg.psql(
+        &conn(&sb, &format!("host=localhost user=bob {cert}")),
+        &home,
+    );
+    assert!(
+        !ok && out.contains("certificate authentication failed"),
+        "bob with alice's certificate: {out}"
+    );
+    // without a certificate the cert rule refuses
+    let (ok, _) = pg.psql(&conn(&sb, "host=localhost user=alice"), &home);
+    assert!(!ok);
+
+    // libpq's default files: ~/.postgresql written by `issue client --out ~/.postgresql`
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "bob",
+        "--out",
+        "home/.postgresql",
+    ]);
+    let (ok, out) = pg.psql(
+        "host=localhost user=bob dbname=postgres sslmode=verify-full",
+        &home,
+    );
+    assert!(ok && out.contains("bob t"), "~/.postgresql defaults: {out}");
+}
+
+#[test]
+fn self_signed_certificate_is_its_own_sslrootcert() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    // RSA here: the key type PostgreSQL's manual uses
+    sb.ok(&[
+        "self-signed",
+        "--cn",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+        "--key-type",
+        "rsa2048",
+        "--out",
+        &data,
+    ]);
+    std::fs::copy(pg.data.join("server.crt"), sb.path("root.crt")).unwrap();
+    sb.chown_postgres("pg/data");
+    pg.conf("ssl = on");
+    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    pg.start();
+    let root = sb.path("root.crt").display().to_string();
+    for host in ["localhost", "127.0.0.1"] {
+        let (ok, out) = pg.psql(
+            &format!(
+                "host={host} user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"
+            ),
+            &sb.path("home"),
+        );
+        assert!(ok && out.contains("postgres t"), "{host}: {out}");
+    }
+    let (ok, out) = pg.psql(&format!("host=other.example hostaddr=127.0.0.1 user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"), &sb.path("home"));
+    assert!(!ok && out.contains("does not match"), "{out}");
+}
+
+#[test]
+fn ed25519_and_p384_server_keys_load_in_postgres() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    for kt in ["ed25519", "ecdsa-p384"] {
+        let ca = format!("ca-{kt}");
+        sb.ok(&["init-ca", "--ca", &ca, "--key-type", kt]);
+        let mut pg = PgServer::init(&sb, &format!("pg-{kt}"));
+        let data = pg.data.display().to_string();
+        sb.ok(&[
+            "issue",
+            "server",
+            "--ca",
+            &ca,
+            "--cn",
+            "localhost",
+            "--key-type",
+            kt,
+            "--pgdata",
+            &data,
+        ]);
+        pg.conf("ssl = on");
+        pg.hba("hostssl all all 127.0.0.1/32 trust");
+        pg.start();
+        let root = sb.path(&format!("{ca}/root.crt")).display().to_string();
+        let (ok, out) = pg.psql(&format!("host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"), &sb.path("home"));
+        assert!(ok && out.contains("postgres t"), "{kt}: {out}");
+    }
+}

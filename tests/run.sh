@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need when it is missing (PostgreSQL 15,
+# psql, openssl; apt-get, as root), then checks formatting and lints and runs every test.
+# With CI=true no PostgreSQL or OpenSSL test may skip: a missing tool fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v openssl >/dev/null || need+=(openssl)
+command -v psql >/dev/null || need+=(postgresql-client-15)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+id postgres >/dev/null 2>&1 || need+=(postgresql-15)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2
+  fi
+fi
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --quiet
