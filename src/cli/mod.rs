@@ -48,6 +48,10 @@ pub struct Cli {
     /// Replace existing keys and certificates; allow a certificate to outlive its issuer.
     #[arg(long, global = true)]
     pub force: bool,
+    /// Skip fsync (like initdb --no-sync): faster, for throwaway certificates in CI; a power
+    /// loss may then lose or truncate files just written. Writes stay atomic and no-clobber.
+    #[arg(long, global = true, env = "PGCERT_NO_SYNC", value_parser = clap::builder::FalseyValueParser::new())]
+    pub no_sync: bool,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -101,6 +105,7 @@ impl Ctx {
 
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    crate::files::set_no_sync(cli.no_sync);
     let ctx = Ctx {
         ca: cli.ca,
         force: cli.force,

@@ -500,3 +500,44 @@ fn issue_client_writes_a_ready_dot_postgresql() {
         "home/.postgresql",
     ]);
 }
+
+#[test]
+fn a_held_lock_makes_pgcert_wait_and_say_so() {
+    if !require("flock") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "ca"]);
+    // another holder of the CA lock for 1.5 s
+    let mut holder = std::process::Command::new("flock")
+        .args(["ca/.pgcert.lock", "sleep", "1.5"])
+        .current_dir(&sb.dir)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t = std::time::Instant::now();
+    let out = sb.ok(&["issue", "client", "--ca", "ca", "--cn", "waiter"]);
+    holder.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("waiting for lock on ca"), "{err}");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(900),
+        "it waited for the holder"
+    );
+    assert_eq!(index_lines(&sb, "ca").len(), 1);
+}
+
+#[test]
+fn no_sync_still_writes_atomically_with_the_same_modes() {
+    let sb = Sandbox::new();
+    sb.ok(&["--no-sync", "init-ca", "--ca", "ca"]);
+    let out = sb
+        .pgcert_cmd(&["issue", "server", "--ca", "ca", "--cn", "localhost"])
+        .env("PGCERT_NO_SYNC", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(sb.mode("server.key"), 0o600);
+    assert_eq!(sb.mode("ca/private/cakey.pem"), 0o600);
+    assert_eq!(index_lines(&sb, "ca").len(), 1);
+}

@@ -3,6 +3,7 @@
 mod bad_input;
 mod ca_database;
 mod chains;
+mod examples;
 mod help;
 mod postgres;
 mod quickstart;

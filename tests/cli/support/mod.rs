@@ -373,10 +373,22 @@ impl PgServer {
         ))
     }
 
+    /// Start the server. A free port can be taken by a parallel test before postgres binds
+    /// it, so a bind failure is retried on a new port.
     pub fn start(&mut self) {
-        if let Err(log) = self.try_start() {
-            panic!("PostgreSQL did not start:\n{log}");
+        for _ in 0..3 {
+            match self.try_start() {
+                Ok(()) => return,
+                Err(log)
+                    if log.contains("could not bind")
+                        || log.contains("could not create any TCP/IP sockets") =>
+                {
+                    self.port = free_port();
+                }
+                Err(log) => panic!("PostgreSQL did not start:\n{log}"),
+            }
         }
+        panic!("PostgreSQL did not start: no free port after 3 tries");
     }
 
     /// Run SQL over the Unix socket as postgres (setup: roles, etc.).
