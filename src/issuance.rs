@@ -21,6 +21,8 @@ pub enum LeafRole {
     Server,
     /// `postgresql.crt`, `postgresql.key`, `postgresql.pk8`, `root.crt` (a ready ~/.postgresql).
     Client,
+    /// `BASE.crt` (leaf + intermediates) and `root.crt`: a signed CSR; the key is elsewhere.
+    Cert,
 }
 
 impl LeafRole {
@@ -29,6 +31,28 @@ impl LeafRole {
         match self {
             LeafRole::Server => "server",
             LeafRole::Client => "postgresql",
+            LeafRole::Cert => "cert",
+        }
+    }
+}
+
+/// The subject's public key, and its private key when pgcert made or holds it.
+pub struct SubjectKey {
+    /// SubjectPublicKeyInfo DER.
+    pub spki: Vec<u8>,
+    /// RSA keys get keyEncipherment in leaf profiles.
+    pub rsa: bool,
+    /// The private key to write beside the certificate, if any.
+    pub private: Option<PrivateKey>,
+}
+
+impl SubjectKey {
+    /// A key pgcert generated or loaded: written beside the certificate.
+    pub fn private(key: PrivateKey) -> SubjectKey {
+        SubjectKey {
+            spki: key.spki_der(),
+            rsa: key.kind().is_rsa(),
+            private: Some(key),
         }
     }
 }
@@ -52,10 +76,13 @@ impl Outputs {
     }
 
     /// Every file a role writes, for the pre-check.
-    pub fn targets(&self, role: LeafRole) -> Vec<(PathBuf, Overwrite)> {
+    pub fn targets(&self, role: LeafRole, with_key: bool) -> Vec<(PathBuf, Overwrite)> {
         let o = Overwrite::forced_or(self.force, Overwrite::Never);
-        let mut v = vec![(self.path("crt"), o), (self.path("key"), o)];
-        if role == LeafRole::Client {
+        let mut v = vec![(self.path("crt"), o)];
+        if with_key && role != LeafRole::Cert {
+            v.push((self.path("key"), o));
+        }
+        if with_key && role == LeafRole::Client {
             v.push((self.path("pk8"), o));
         }
         v.push((
@@ -66,8 +93,8 @@ impl Outputs {
     }
 
     /// Fail now if any output exists and may not be replaced.
-    pub fn precheck(&self, role: LeafRole) -> Result<()> {
-        let t = self.targets(role);
+    pub fn precheck(&self, role: LeafRole, with_key: bool) -> Result<()> {
+        let t = self.targets(role, with_key);
         let refs: Vec<(&Path, Overwrite)> = t.iter().map(|(p, o)| (p.as_path(), *o)).collect();
         Staging::precheck(&refs)
     }
@@ -79,7 +106,7 @@ impl Outputs {
         leaf: &CertInfo,
         chain: &[CertInfo],
         roots: &[CertInfo],
-        key: &PrivateKey,
+        key: Option<&PrivateKey>,
     ) -> Result<Staging> {
         let o = Overwrite::forced_or(self.force, Overwrite::Never);
         let mut cert = leaf.pem();
@@ -88,13 +115,17 @@ impl Outputs {
         }
         let root: String = roots.iter().map(CertInfo::pem).collect();
         let mut s = Staging::new();
-        s.stage(
-            FileWrite::key(self.path("key"), key.pkcs8_pem().into_bytes(), o).owned_by(self.owner),
-        )?;
-        if role == LeafRole::Client {
+        if let Some(key) = key.filter(|_| role != LeafRole::Cert) {
             s.stage(
-                FileWrite::key(self.path("pk8"), key.pkcs8_der().to_vec(), o).owned_by(self.owner),
+                FileWrite::key(self.path("key"), key.pkcs8_pem().into_bytes(), o)
+                    .owned_by(self.owner),
             )?;
+            if role == LeafRole::Client {
+                s.stage(
+                    FileWrite::key(self.path("pk8"), key.pkcs8_der().to_vec(), o)
+                        .owned_by(self.owner),
+                )?;
+            }
         }
         let kind = if chain.is_empty() {
             "certificate"
@@ -119,16 +150,18 @@ impl Outputs {
 
 /// A leaf certificate: spec (serial filled in under the lock), key, outputs.
 pub struct LeafRequest {
-    /// Server or client file set.
+    /// Server, client or cert-only file set.
     pub role: LeafRole,
     /// The certificate (its `serial` is replaced by the CA's next serial).
     pub spec: CertSpec,
     /// The subject key.
-    pub key: PrivateKey,
+    pub key: SubjectKey,
     /// Output files.
     pub outputs: Outputs,
     /// Allow outliving the issuer (`--force`).
     pub allow_outlive: bool,
+    /// Mark this serial revoked (superseded) in the same database change (`renew --revoke-old`).
+    pub revoke_old: Option<Serial>,
 }
 
 /// What a leaf issuance produced.
@@ -143,7 +176,8 @@ pub struct LeafResult {
 
 /// Issue a leaf from a CA directory and write its file set.
 pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> Result<LeafResult> {
-    req.outputs.precheck(req.role)?;
+    let with_key = req.key.private.is_some();
+    req.outputs.precheck(req.role, with_key)?;
     let signer = ca.load_signer()?;
     let chain = ca.chain_certs(&signer)?;
     let roots = ca.root_certs(&signer)?;
@@ -156,17 +190,23 @@ pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> 
             spec.serial = serial;
             issue::issue(
                 &spec,
-                &req.key.spki_der(),
-                req.key.kind().is_rsa(),
+                &req.key.spki,
+                req.key.rsa,
                 &signer,
                 req.allow_outlive,
             )
             .map_err(|e| anyhow!("cannot issue {}: {e}", spec.subject))
         },
         |issued| {
-            req.outputs
-                .stage(req.role, &issued.cert, &chain, &roots, &req.key)
+            req.outputs.stage(
+                req.role,
+                &issued.cert,
+                &chain,
+                &roots,
+                req.key.private.as_ref(),
+            )
         },
+        req.revoke_old.as_ref(),
     );
     let (issued, written) = result.inspect_err(|_| crate::files::remove_created_dirs(&created))?;
     Ok(LeafResult {
@@ -247,6 +287,7 @@ pub fn create_intermediate(
                 },
             )
         },
+        None,
     )
 }
 
@@ -270,6 +311,98 @@ pub fn self_signed(
                 .owned_by(outputs.owner),
         )?;
         s.commit()
+    })();
+    let written = result.inspect_err(|_| crate::files::remove_created_dirs(&created))?;
+    Ok((issued, written))
+}
+
+/// The `.srl` file `openssl x509 -CAcreateserial` uses for a CA certificate file: the name
+/// without its extension, plus `.srl`, beside it (`root.crt` -> `root.srl`).
+pub fn default_srl_path(ca_cert: &Path) -> PathBuf {
+    ca_cert.with_extension("srl")
+}
+
+/// Sign with a CA given as loose files (`openssl x509 -req -CA -CAkey -CAcreateserial`):
+/// no database. The serial comes from `srl`, which holds the *last used* serial: when it
+/// exists the next one is used, else a random one; afterwards it holds the serial used. The
+/// directory of `srl` is locked (flock) across the read-modify-write. Writes `BASE.crt`: the
+/// certificate, followed by the CA certificate when that is not a root.
+pub fn sign_loose(
+    spec: &CertSpec,
+    key: &SubjectKey,
+    signer: &issue::CaSigner,
+    srl: &Path,
+    outputs: &Outputs,
+    allow_outlive: bool,
+) -> Result<(Issued, Vec<Written>)> {
+    let o = Overwrite::forced_or(outputs.force, Overwrite::Never);
+    let crt = outputs.dir.join(format!("{}.crt", outputs.base));
+    Staging::precheck(&[(crt.as_path(), o)])?;
+    let srl_dir = match srl.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir_handle = std::fs::File::open(&srl_dir)
+        .map_err(|e| anyhow!(e).context(format!("cannot open {}", srl_dir.display())))?;
+    dir_handle
+        .lock()
+        .map_err(|e| anyhow!(e).context(format!("cannot lock {}", srl_dir.display())))?;
+    let previous = match std::fs::read_to_string(srl) {
+        Ok(t) => Some(t.parse::<Serial>().map_err(|e| {
+            anyhow!("{}: {e}", srl.display()).context(crate::error::Hint::new(
+                "the .srl file holds the last serial used, in hex; fix or remove it",
+            ))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(anyhow!(e).context(format!("cannot read {}", srl.display()))),
+    };
+    let serial = previous
+        .as_ref()
+        .map(Serial::next)
+        .unwrap_or_else(Serial::random);
+    let mut spec = spec.clone();
+    spec.serial = serial.clone();
+    let issued = issue::issue(&spec, &key.spki, key.rsa, signer, allow_outlive)
+        .map_err(|e| anyhow!("cannot sign {}: {e}", spec.subject))?;
+    let mut pem = issued.cert.pem();
+    if !signer.cert().is_self_issued() {
+        pem.push_str(&signer.cert().pem());
+    }
+    let created = crate::files::create_dir(&outputs.dir, crate::files::MODE_DIR)?;
+    let result = (|| {
+        let mut s = Staging::new();
+        s.stage(
+            FileWrite::public(crt.clone(), pem.into_bytes(), "certificate", o)
+                .owned_by(outputs.owner),
+        )?;
+        let mut srl_write = Staging::new();
+        srl_write.stage(FileWrite::public(
+            srl.to_path_buf(),
+            format!("{serial}\n").into_bytes(),
+            "serial file",
+            Overwrite::Replace,
+        ))?;
+        let mut written = srl_write.commit()?;
+        match s.commit() {
+            Ok(w) => {
+                written.extend(w);
+                Ok(written)
+            }
+            Err(e) => {
+                match &previous {
+                    Some(p) => {
+                        let _ = crate::files::write_one(FileWrite::public(
+                            srl.to_path_buf(),
+                            format!("{p}\n").into_bytes(),
+                            "serial file",
+                            Overwrite::Replace,
+                        ));
+                    }
+                    None => crate::files::remove_placed(srl),
+                }
+                Err(e)
+            }
+        }
     })();
     let written = result.inspect_err(|_| crate::files::remove_created_dirs(&created))?;
     Ok((issued, written))

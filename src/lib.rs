@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 pub mod files;
 pub mod issuance;
+pub mod passphrase;
 pub mod pki;
 pub mod postgres;
 pub mod report;

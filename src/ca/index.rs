@@ -113,6 +113,58 @@ impl fmt::Display for IndexEntry {
     }
 }
 
+/// RFC 5280 reason codes in OpenSSL's `index.txt` spelling.
+pub const REASONS: &[&str] = &[
+    "unspecified",
+    "keyCompromise",
+    "CACompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "certificateHold",
+    "removeFromCRL",
+];
+
+/// Mark the line for `serial` revoked at `time` with an optional reason, in the text of an
+/// `index.txt`; every other line is kept byte for byte. Errors: unknown serial, already revoked.
+pub fn revoke_in_text(
+    text: &str,
+    serial: &str,
+    time: OffsetDateTime,
+    reason: Option<&str>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len() + 32);
+    let mut found = false;
+    for line in text.lines() {
+        match IndexEntry::parse(line) {
+            Ok(mut e) if e.serial.eq_ignore_ascii_case(serial) => {
+                if e.status == Status::Revoked {
+                    return Err(format!("serial {serial} is already revoked"));
+                }
+                e.status = Status::Revoked;
+                e.revocation = match reason {
+                    Some(r) => format!("{},{r}", asn1_utc(time)),
+                    None => asn1_utc(time),
+                };
+                found = true;
+                out.push_str(&e.to_string());
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    if !found {
+        return Err(format!("serial {serial} is not in the database"));
+    }
+    Ok(out)
+}
+
+/// Revocation times are always UTCTime in `index.txt` (OpenSSL writes them so).
+fn asn1_utc(t: OffsetDateTime) -> String {
+    let s = asn1_time(t);
+    if s.len() == 15 { s[2..].to_string() } else { s }
+}
+
 /// Read every line of an `index.txt`. Errors name the line.
 pub fn read_index(path: &Path) -> Result<Vec<IndexEntry>> {
     let text = std::fs::read_to_string(path)
@@ -200,6 +252,28 @@ mod tests {
         ] {
             assert!(IndexEntry::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn revoking_changes_one_line_only() {
+        let text =
+            "V\t361121010041Z\t\t01\tunknown\t/CN=a\nV\t361121010041Z\t\t02\tunknown\t/CN=b\n";
+        let t = parse_asn1_time("261124010041Z").unwrap();
+        let out = revoke_in_text(text, "02", t, Some("superseded")).unwrap();
+        assert_eq!(
+            out,
+            "V\t361121010041Z\t\t01\tunknown\t/CN=a\nR\t361121010041Z\t261124010041Z,superseded\t02\tunknown\t/CN=b\n"
+        );
+        assert!(
+            revoke_in_text(&out, "02", t, None)
+                .unwrap_err()
+                .contains("already revoked")
+        );
+        assert!(
+            revoke_in_text(text, "03", t, None)
+                .unwrap_err()
+                .contains("not in the database")
+        );
     }
 
     #[test]

@@ -233,6 +233,7 @@ impl CaDir {
         _lock: &CaLock,
         sign: impl FnOnce(Serial) -> Result<Issued>,
         prepare: impl FnOnce(&Issued) -> Result<P>,
+        revoke_old: Option<&Serial>,
     ) -> Result<(Issued, Vec<Written>)> {
         let serial = self.read_serial()?;
         let newcert = self.newcerts().join(format!("{serial}.pem"));
@@ -291,21 +292,63 @@ impl CaDir {
             undo_serial();
             return Err(e);
         }
-        // 3. the index line
+        // 3. the index line: appended, or (renew --revoke-old) the index rewritten atomically
+        //    with the old line revoked and the new one added
         let line = IndexEntry::for_new_cert(&issued.cert).to_string();
-        let old_len = match files::append_line(&self.index(), &line) {
-            Ok(n) => n,
-            Err(e) => {
-                files::remove_placed(&newcert);
-                undo_serial();
-                return Err(e);
+        let undo_index: Box<dyn Fn()> = match revoke_old {
+            None => match files::append_line(&self.index(), &line) {
+                Ok(old_len) => Box::new(move || {
+                    let _ = files::truncate(&self.index(), old_len);
+                }),
+                Err(e) => {
+                    files::remove_placed(&newcert);
+                    undo_serial();
+                    return Err(e);
+                }
+            },
+            Some(old) => {
+                let result = (|| -> Result<String> {
+                    let before = std::fs::read_to_string(self.index())
+                        .with_context(|| format!("cannot read {}", self.index().display()))?;
+                    let mut after = index::revoke_in_text(
+                        &before,
+                        &old.to_string(),
+                        time::OffsetDateTime::now_utc(),
+                        Some("superseded"),
+                    )
+                    .map_err(|e| anyhow!("cannot revoke the old certificate: {e}"))?;
+                    after.push_str(&line);
+                    after.push('\n');
+                    files::write_one(FileWrite::public(
+                        self.index(),
+                        after.into_bytes(),
+                        "CA database",
+                        Overwrite::Replace,
+                    ))?;
+                    Ok(before)
+                })();
+                match result {
+                    Ok(before) => Box::new(move || {
+                        let _ = files::write_one(FileWrite::public(
+                            self.index(),
+                            before.clone().into_bytes(),
+                            "CA database",
+                            Overwrite::Replace,
+                        ));
+                    }),
+                    Err(e) => {
+                        files::remove_placed(&newcert);
+                        undo_serial();
+                        return Err(e);
+                    }
+                }
             }
         };
         // 4. the outputs
         match placement.place() {
             Ok(written) => Ok((issued, written)),
             Err(e) => {
-                let _ = files::truncate(&self.index(), old_len);
+                undo_index();
                 files::remove_placed(&newcert);
                 undo_serial();
                 Err(e)
@@ -392,31 +435,21 @@ pub fn check_new_ca_dir(dir: &Path) -> Result<()> {
     }
 }
 
-/// Build a complete CA directory aside (next to `dir`), ready to be renamed into place.
-pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
-    check_new_ca_dir(dir)?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let created_parents = files::create_dir(&parent, files::MODE_DIR)?;
-    let abs_parent = std::fs::canonicalize(&parent)
-        .with_context(|| format!("cannot resolve {}", parent.display()))?;
-    let name = dir
-        .file_name()
-        .ok_or_else(|| anyhow!("{} is not a usable directory name", dir.display()))?;
-    let abs_dir = abs_parent.join(name);
-    let built = abs_parent.join(format!(
-        ".{}.pgcert-new-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+/// Write every file of a CA directory into `dir` (which exists): `abs_dir` is the path written
+/// into openssl.cnf; with `write_key` false the key is already at `private/cakey.pem`
+/// (`import-ca`). Staged: on failure no file is left, and the subdirectories it created are
+/// removed.
+fn populate_ca_dir(
+    dir: &Path,
+    abs_dir: &Path,
+    new: NewCa,
+    write_key: bool,
+) -> Result<Vec<Written>> {
+    let ca = CaDir::at(dir);
+    let mut created = files::create_dir(&dir.join("private"), files::MODE_PRIVATE_DIR)?;
     let result = (|| -> Result<Vec<Written>> {
-        files::create_dir(&built, files::MODE_DIR)?;
-        let ca = CaDir::at(&built);
-        files::create_dir(&built.join("private"), files::MODE_PRIVATE_DIR)?;
         for d in ["certs", "crl", "newcerts"] {
-            files::create_dir(&built.join(d), files::MODE_DIR)?;
+            created.extend(files::create_dir(&dir.join(d), files::MODE_DIR)?);
         }
         let signer = CaSigner::new(new.cert.clone(), new.key).map_err(|e| anyhow!(e))?;
         let crl_number = Serial::from_bytes(&[1]);
@@ -432,11 +465,13 @@ pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
             FileWrite::public(p, c.into_bytes(), kind, Overwrite::Never)
         };
         let mut s = Staging::new();
-        s.stage(FileWrite::key(
-            ca.cakey(),
-            signer.key().pkcs8_pem().into_bytes(),
-            Overwrite::Never,
-        ))?;
+        if write_key {
+            s.stage(FileWrite::key(
+                ca.cakey(),
+                signer.key().pkcs8_pem().into_bytes(),
+                Overwrite::Never,
+            ))?;
+        }
         s.stage(public(ca.cacert(), new.cert.pem(), "CA certificate"))?;
         s.stage(public(
             ca.serial(),
@@ -462,7 +497,7 @@ pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
         ))?;
         s.stage(public(
             ca.openssl_cnf(),
-            openssl_cnf::render(&abs_dir, signer.key().kind()),
+            openssl_cnf::render(abs_dir, signer.key().kind()),
             "openssl config",
         ))?;
         if !new.cert.is_self_issued() {
@@ -474,6 +509,92 @@ pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
         }
         let roots: String = new.roots.iter().map(CertInfo::pem).collect();
         s.stage(public(ca.root_crt(), roots, "root certificate"))?;
+        s.commit()
+    })();
+    if result.is_err() {
+        files::remove_created_dirs(&created);
+    }
+    result
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dir
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a usable directory name", dir.display()))?;
+    Ok(std::fs::canonicalize(&parent)
+        .with_context(|| format!("cannot resolve {}", parent.display()))?
+        .join(name))
+}
+
+/// Build a complete CA directory aside (next to `dir`), ready to be renamed into place.
+pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
+    check_new_ca_dir(dir)?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let created_parents = files::create_dir(&parent, files::MODE_DIR)?;
+    let abs_dir = absolute(dir)?;
+    let built = abs_dir.with_file_name(format!(
+        ".{}.pgcert-new-{}",
+        abs_dir.file_name().expect("has a name").to_string_lossy(),
+        std::process::id()
+    ));
+    let result = files::create_dir(&built, files::MODE_DIR)
+        .and_then(|_| populate_ca_dir(&built, &abs_dir, new, true));
+    match result {
+        Ok(written) => Ok(NewDir {
+            built,
+            target: dir.to_path_buf(),
+            written,
+        }),
+        Err(e) => {
+            files::remove_tree(&built);
+            files::remove_created_dirs(&created_parents);
+            Err(e)
+        }
+    }
+}
+
+/// `careq.pem`, the request of a CA waiting for an outside signature.
+pub fn careq_path(dir: &Path) -> PathBuf {
+    dir.join("careq.pem")
+}
+
+/// A directory holding only `private/cakey.pem` and `careq.pem` (`init-ca --csr-only`), built
+/// aside and renamed into place.
+pub fn build_csr_only_dir(dir: &Path, key: &PrivateKey, csr_der: &[u8]) -> Result<NewDir> {
+    check_new_ca_dir(dir)?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let created_parents = files::create_dir(&parent, files::MODE_DIR)?;
+    let abs_dir = absolute(dir)?;
+    let built = abs_dir.with_file_name(format!(
+        ".{}.pgcert-new-{}",
+        abs_dir.file_name().expect("has a name").to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> Result<Vec<Written>> {
+        files::create_dir(&built, files::MODE_DIR)?;
+        files::create_dir(&built.join("private"), files::MODE_PRIVATE_DIR)?;
+        let mut s = Staging::new();
+        s.stage(FileWrite::key(
+            CaDir::at(&built).cakey(),
+            key.pkcs8_pem().into_bytes(),
+            Overwrite::Never,
+        ))?;
+        s.stage(FileWrite::public(
+            careq_path(&built),
+            encoding::to_pem("CERTIFICATE REQUEST", csr_der).into_bytes(),
+            "certificate request",
+            Overwrite::Never,
+        ))?;
         s.commit()
     })();
     match result {
@@ -488,6 +609,12 @@ pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
             Err(e)
         }
     }
+}
+
+/// Complete a `init-ca --csr-only` directory whose certificate came back from an outside CA.
+pub fn complete_ca_dir(dir: &Path, new: NewCa) -> Result<Vec<Written>> {
+    let abs_dir = absolute(dir)?;
+    populate_ca_dir(dir, &abs_dir, new, false)
 }
 
 /// Read exactly one certificate from a file (PEM or DER).

@@ -8,8 +8,9 @@ use clap::Args;
 use time::OffsetDateTime;
 
 use crate::error::Hint;
+use crate::passphrase::PassSource;
 use crate::pki::issue::Validity;
-use crate::pki::key::{KeyType, PrivateKey};
+use crate::pki::key::{KeyError, KeyType, PrivateKey};
 use crate::pki::name::{San, Subject};
 use crate::pki::profile::Profile;
 use crate::report::Reporter;
@@ -149,4 +150,38 @@ fn parse_base(s: &str) -> Result<String, String> {
     } else {
         Ok(s.to_string())
     }
+}
+
+/// Read a private key file (PEM or DER; PKCS#8, PKCS#1, SEC1), asking for its passphrase
+/// (`flag` names the option that gives it) when it is encrypted.
+pub fn load_key(
+    path: &std::path::Path,
+    passin: Option<&PassSource>,
+    flag: &str,
+    report: &Reporter,
+) -> Result<PrivateKey> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read the key {}", path.display()))?;
+    match PrivateKey::from_bytes(&bytes) {
+        Ok(k) => Ok(k),
+        Err(KeyError::Encrypted) => {
+            let pass = crate::passphrase::obtain(passin, &path.display().to_string(), flag, |w| {
+                report.warn(w)
+            })?;
+            PrivateKey::from_encrypted_bytes(&bytes, &pass).map_err(|e| {
+                let hint = if matches!(e, KeyError::WrongPassphrase) {
+                    format!("check the passphrase given with {flag}")
+                } else {
+                    "convert the key with openssl pkey first".to_string()
+                };
+                anyhow!("{}: {e}", path.display()).context(Hint::new(hint))
+            })
+        }
+        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+    }
+}
+
+/// Parse a `--passin`/`--passout` value.
+pub fn parse_pass(s: &str) -> Result<PassSource, String> {
+    s.parse()
 }

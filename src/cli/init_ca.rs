@@ -40,6 +40,10 @@ pub struct Args {
     /// basicConstraints pathLenConstraint (intermediate default 0: it issues leaves only).
     #[arg(long, value_name = "N")]
     pathlen: Option<u8>,
+    /// Make only the key and a request (DIR/careq.pem) for an outside CA to sign; finish with
+    /// `pgcert import-ca`.
+    #[arg(long, conflicts_with = "parent")]
+    csr_only: bool,
     /// First serial this CA issues, hex (default: random 128-bit).
     #[arg(long, value_name = "HEX", value_parser = |s: &str| s.parse::<Serial>())]
     serial: Option<Serial>,
@@ -82,6 +86,25 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         },
         &upper_hex(&kid)[..8]
     );
+    if a.csr_only {
+        let subject = a.subject.resolve(Some(&default_cn))?;
+        let der = crate::pki::csr::make_csr(&subject, &[], &key, Some(a.pathlen.or(Some(0))))
+            .map_err(|e| anyhow!(e))?;
+        use crate::ca::Placement;
+        let files = crate::ca::build_csr_only_dir(&ctx.ca, &key, &der)?.place()?;
+        ctx.report.finish(&Outcome {
+            command: "init-ca --csr-only".into(),
+            files,
+            ca: Some(ctx.ca.clone()),
+            notes: vec![format!(
+                "have {} signed as an intermediate CA, then run 'pgcert import-ca --ca {} --cert SIGNED --chain ROOT'",
+                crate::ca::careq_path(&ctx.ca).display(),
+                ctx.ca.display()
+            )],
+            ..Default::default()
+        });
+        return Ok(());
+    }
     let spec = CertSpec {
         subject: a.subject.resolve(Some(&default_cn))?,
         sans: Vec::new(),

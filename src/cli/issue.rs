@@ -10,7 +10,7 @@ use crate::ca::CaDir;
 use crate::cli::Ctx;
 use crate::cli::args::{KeyTypeArgs, OutArgs, SanArgs, SubjectArgs, TemplateArgs, ValidityArgs};
 use crate::error::Hint;
-use crate::issuance::{self, LeafRequest, LeafRole, Outputs};
+use crate::issuance::{self, LeafRequest, LeafRole, Outputs, SubjectKey};
 use crate::pki::issue::CertSpec;
 use crate::pki::serial::Serial;
 use crate::report::{CertSummary, Outcome};
@@ -97,7 +97,7 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
     };
     let profile_name = match role {
         LeafRole::Server => "server",
-        LeafRole::Client => "client",
+        _ => "client",
     };
     let ca = CaDir::open(&ctx.ca)?;
     let profile = leaf.template.load(profile_name)?;
@@ -133,12 +133,13 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
         pathlen: None,
         profile,
     };
-    outputs.precheck(role)?;
+    outputs.precheck(role, true)?;
     let key = leaf.key_type.generate(&ctx.report)?;
     let req = LeafRequest {
         role,
         spec,
-        key,
+        key: SubjectKey::private(key),
+        revoke_old: None,
         outputs: outputs.clone(),
         allow_outlive: ctx.force,
     };

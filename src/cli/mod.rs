@@ -4,10 +4,14 @@
 pub mod args;
 pub mod bundle;
 pub mod completions;
+pub mod import_ca;
 pub mod init_ca;
 pub mod issue;
 pub mod quickstart;
+pub mod renew;
+pub mod req;
 pub mod self_signed;
+pub mod sign;
 
 use std::path::PathBuf;
 
@@ -66,9 +70,21 @@ pub enum Command {
     /// Create a root CA, or an intermediate CA with --parent.
     #[command(after_long_help = init_ca::HELP)]
     InitCa(init_ca::Args),
+    /// Complete a --csr-only CA directory with the certificate an outside CA signed.
+    #[command(after_long_help = import_ca::HELP)]
+    ImportCa(import_ca::Args),
     /// Issue a server or client certificate from the CA.
     #[command(subcommand)]
     Issue(issue::IssueCommand),
+    /// Make a key and a certificate signing request (openssl req -new).
+    #[command(after_long_help = req::HELP)]
+    Req(req::Args),
+    /// Sign a CSR from the CA database, or with a CA given as files (openssl x509 -req -CA).
+    #[command(after_long_help = sign::HELP)]
+    Sign(sign::Args),
+    /// Re-issue a certificate with the same subject, SANs and profile.
+    #[command(after_long_help = renew::HELP)]
+    Renew(renew::Args),
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
@@ -114,7 +130,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::SelfSigned(a) => self_signed::run(&ctx, a),
         Command::InitCa(a) => init_ca::run(&ctx, a),
+        Command::ImportCa(a) => import_ca::run(&ctx, a),
         Command::Issue(c) => issue::run(&ctx, c),
+        Command::Req(a) => req::run(&ctx, a),
+        Command::Sign(a) => sign::run(&ctx, a),
+        Command::Renew(a) => renew::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

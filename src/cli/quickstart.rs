@@ -9,7 +9,7 @@ use crate::ca::CaDir;
 use crate::cli::Ctx;
 use crate::cli::args::KeyTypeArgs;
 use crate::files::{self, FileWrite, Overwrite, Written};
-use crate::issuance::{self, CaRequest, LeafRequest, LeafRole, Outputs};
+use crate::issuance::{self, CaRequest, LeafRequest, LeafRole, Outputs, SubjectKey};
 use crate::pki::issue::{CertSpec, Validity};
 use crate::pki::name::{San, Subject};
 use crate::pki::profile::Profile;
@@ -131,8 +131,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     crate::ca::check_new_ca_dir(&root_dir)?;
     crate::ca::check_new_ca_dir(&inter_dir)?;
-    server_out.precheck(LeafRole::Server)?;
-    client_out.precheck(LeafRole::Client)?;
+    server_out.precheck(LeafRole::Server, true)?;
+    client_out.precheck(LeafRole::Client, true)?;
     let crl_path = server_dir.join("crl.pem");
     files::Staging::precheck(&[(
         crl_path.as_path(),
@@ -188,7 +188,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 LeafRequest {
                     role,
                     spec: spec(profile, subject, sans)?,
-                    key,
+                    key: SubjectKey::private(key),
+                    revoke_old: None,
                     outputs: outputs.clone(),
                     allow_outlive: false,
                 },

@@ -9,7 +9,8 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
 use crate::pki::encoding::{colon_hex, upper_hex};
-use crate::pki::name;
+use crate::pki::key::{KeyKind, KeyType};
+use crate::pki::name::{self, San, Subject};
 use crate::pki::serial::Serial;
 
 /// What pgcert needs to know about a certificate.
@@ -49,6 +50,14 @@ pub struct CertInfo {
     pub spki: Vec<u8>,
     /// SHA-256 fingerprint, `AB:CD:...`.
     pub sha256: String,
+    /// DNS and IP SANs.
+    pub sans: Vec<San>,
+    /// extendedKeyUsage has serverAuth.
+    pub eku_server: bool,
+    /// extendedKeyUsage has clientAuth.
+    pub eku_client: bool,
+    /// The subject key's type, when pgcert knows it.
+    pub key_kind: Option<KeyKind>,
 }
 
 impl CertInfo {
@@ -65,12 +74,37 @@ impl CertInfo {
         let ku = cert.key_usage().map_err(|e| format!("bad keyUsage: {e}"))?;
         let mut ski = None;
         let mut aki = None;
+        let mut sans = Vec::new();
+        let (mut eku_server, mut eku_client) = (false, false);
         for ext in cert.iter_extensions() {
-            use x509_parser::extensions::ParsedExtension as P;
+            use x509_parser::extensions::{GeneralName, ParsedExtension as P};
             match ext.parsed_extension() {
                 P::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
                 P::AuthorityKeyIdentifier(a) => {
                     aki = a.key_identifier.as_ref().map(|k| k.0.to_vec());
+                }
+                P::ExtendedKeyUsage(e) => {
+                    eku_server = e.server_auth;
+                    eku_client = e.client_auth;
+                }
+                P::SubjectAlternativeName(san) => {
+                    for gn in &san.general_names {
+                        match gn {
+                            GeneralName::DNSName(n) => {
+                                if let Ok(s) = format!("dns:{n}").parse::<San>() {
+                                    sans.push(s);
+                                }
+                            }
+                            GeneralName::IPAddress(b) => match b.len() {
+                                4 => sans.push(San::Ip(<[u8; 4]>::try_from(*b).expect("4").into())),
+                                16 => {
+                                    sans.push(San::Ip(<[u8; 16]>::try_from(*b).expect("16").into()))
+                                }
+                                _ => {}
+                            },
+                            _ => {}
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -99,7 +133,17 @@ impl CertInfo {
             aki,
             spki: cert.public_key().raw.to_vec(),
             sha256: colon_hex(&sha2::Sha256::digest(der)),
+            sans,
+            eku_server,
+            eku_client,
+            key_kind: key_kind(cert.public_key().raw),
         })
+    }
+
+    /// The subject as pgcert encodes names (for re-issuing with the same subject).
+    pub fn subject_name(&self) -> Result<Subject, String> {
+        let (_, cert) = X509Certificate::from_der(&self.der).map_err(|e| e.to_string())?;
+        Subject::from_x509(cert.subject())
     }
 
     /// True when subject and issuer are the same name (a root or a self-signed leaf).
@@ -169,4 +213,43 @@ pub fn key_id(spki_der: &[u8]) -> Result<Vec<u8>, String> {
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der)
         .map_err(|e| format!("bad public key: {e}"))?;
     Ok(sha1::Sha1::digest(&spki.subject_public_key.data).to_vec())
+}
+
+/// The key type of a SubjectPublicKeyInfo, when it is one pgcert makes.
+pub fn key_kind(spki_der: &[u8]) -> Option<KeyKind> {
+    use x509_parser::public_key::PublicKey;
+    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    match spki.parsed().ok()? {
+        PublicKey::RSA(k) => Some(KeyKind::Rsa(k.key_size())),
+        PublicKey::EC(_) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())?;
+            match curve.as_str() {
+                "1.2.840.10045.3.1.7" => Some(KeyKind::P256),
+                "1.3.132.0.34" => Some(KeyKind::P384),
+                _ => None,
+            }
+        }
+        _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => Some(KeyKind::Ed25519),
+        _ => None,
+    }
+}
+
+impl KeyKind {
+    /// The key type to generate for a new key of the same kind (`renew --rekey`).
+    pub fn key_type(self) -> Option<KeyType> {
+        Some(match self {
+            KeyKind::P256 => KeyType::EcdsaP256,
+            KeyKind::P384 => KeyType::EcdsaP384,
+            KeyKind::Ed25519 => KeyType::Ed25519,
+            KeyKind::Rsa(2048) => KeyType::Rsa2048,
+            KeyKind::Rsa(3072) => KeyType::Rsa3072,
+            KeyKind::Rsa(4096) => KeyType::Rsa4096,
+            KeyKind::Rsa(_) => return None,
+        })
+    }
 }

@@ -124,8 +124,13 @@ impl KeyKind {
 pub enum KeyError {
     /// The bytes are not a private key in any form pgcert reads.
     NotAKey(String),
-    /// The key is passphrase-protected; reading those is not available here.
+    /// The key is passphrase-protected (PKCS#8 `ENCRYPTED PRIVATE KEY`): ask for a passphrase
+    /// and call `PrivateKey::from_encrypted_bytes`.
     Encrypted,
+    /// OpenSSL's legacy `Proc-Type: 4,ENCRYPTED` PEM, which pgcert does not read.
+    LegacyEncrypted,
+    /// Decryption failed: the passphrase is wrong (or the file is corrupt).
+    WrongPassphrase,
     /// A key type that ring cannot sign with (RSA < 2048, P-521, Ed448, RSA-PSS ...).
     Unsupported(String),
     /// Generation failed (the OS random source, most likely).
@@ -136,9 +141,14 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyError::NotAKey(why) => write!(f, "not a private key: {why}"),
-            KeyError::Encrypted => f.write_str(
-                "the private key is passphrase-protected; pgcert cannot read encrypted keys here",
+            KeyError::Encrypted => f.write_str("the private key is passphrase-protected"),
+            KeyError::LegacyEncrypted => f.write_str(
+                "the key is in OpenSSL's legacy encrypted PEM form (Proc-Type: 4,ENCRYPTED), which pgcert does not read; \
+                 convert it with 'openssl pkey -in KEY -out KEY.pk8.pem -aes256' (PKCS#8) first",
             ),
+            KeyError::WrongPassphrase => {
+                f.write_str("cannot decrypt the private key: wrong passphrase, or a corrupt file")
+            }
             KeyError::Unsupported(what) => write!(
                 f,
                 "unsupported key: {what} (pgcert signs with RSA >= 2048, ECDSA P-256/P-384 and Ed25519)"
@@ -224,9 +234,38 @@ impl PrivateKey {
                 .or_else(|_| PrivateKey::from_pkcs1_der(bytes))
                 .or_else(|_| PrivateKey::from_sec1_der(bytes))
                 .map_err(|_| {
-                    KeyError::NotAKey("neither PEM nor a DER PKCS#8/PKCS#1/SEC1 key".into())
+                    if pkcs8::EncryptedPrivateKeyInfoRef::from_der(bytes).is_ok() {
+                        KeyError::Encrypted
+                    } else {
+                        KeyError::NotAKey("neither PEM nor a DER PKCS#8/PKCS#1/SEC1 key".into())
+                    }
                 })
         }
+    }
+
+    /// Read a PKCS#8 encrypted key (PEM `ENCRYPTED PRIVATE KEY` or DER) with its passphrase.
+    /// PBES2 with PBKDF2 or scrypt, AES or 3DES, as OpenSSL 1.1 and 3 write them.
+    pub fn from_encrypted_bytes(bytes: &[u8], passphrase: &str) -> Result<PrivateKey, KeyError> {
+        let der = if encoding::looks_like_pem(bytes) {
+            let blocks = ::pem::parse_many(bytes)
+                .map_err(|e| KeyError::NotAKey(format!("malformed PEM: {e}")))?;
+            blocks
+                .into_iter()
+                .find(|b| b.tag() == "ENCRYPTED PRIVATE KEY")
+                .ok_or_else(|| KeyError::NotAKey("no ENCRYPTED PRIVATE KEY block".into()))?
+                .into_contents()
+        } else {
+            bytes.to_vec()
+        };
+        let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
+            .map_err(|e| KeyError::NotAKey(format!("bad encrypted PKCS#8: {e}")))?;
+        let doc = info.decrypt(passphrase).map_err(|e| match e {
+            pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed) => {
+                KeyError::WrongPassphrase
+            }
+            other => KeyError::Unsupported(format!("encryption scheme ({other})")),
+        })?;
+        PrivateKey::from_pkcs8_der(doc.as_bytes())
     }
 
     fn from_pkcs1_der(der: &[u8]) -> Result<PrivateKey, KeyError> {

@@ -2,6 +2,7 @@
 
 pub mod chain;
 pub mod crl;
+pub mod csr;
 pub mod encoding;
 pub mod inspect;
 pub mod issue;

@@ -183,6 +183,48 @@ impl Subject {
         Ok(Subject { rdns })
     }
 
+    /// A subject from a parsed certificate or CSR name. Refuses what pgcert cannot re-encode
+    /// faithfully: multi-valued RDNs, repeated attribute types, attributes it has no name
+    /// for and non-string values. Values are re-encoded with OpenSSL's string types.
+    pub fn from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Subject, String> {
+        use x509_parser::der_parser::asn1_rs::Tag;
+        let mut rdns = Vec::new();
+        for rdn in name.iter() {
+            let atvs: Vec<_> = rdn.iter().collect();
+            if atvs.len() != 1 {
+                return Err(
+                    "the name has a multi-valued RDN ('+'), which pgcert cannot encode".into(),
+                );
+            }
+            let atv = atvs[0];
+            let oid = atv.attr_type().to_id_string();
+            let short = short_name(&oid)
+                .ok_or_else(|| format!("attribute {oid} in the name is not supported"))?;
+            let attr = Attr::lookup(short).expect("known");
+            let data = atv.attr_value().data;
+            let value = match atv.attr_value().header.tag() {
+                Tag::Utf8String
+                | Tag::PrintableString
+                | Tag::Ia5String
+                | Tag::NumericString
+                | Tag::VisibleString => String::from_utf8(data.to_vec())
+                    .map_err(|_| format!("{short} is not valid text"))?,
+                Tag::BmpString => {
+                    let units: Vec<u16> = data
+                        .chunks(2)
+                        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                        .collect();
+                    String::from_utf16(&units)
+                        .map_err(|_| format!("{short} is not valid UTF-16"))?
+                }
+                Tag::T61String => data.iter().map(|&b| b as char).collect(),
+                other => return Err(format!("{short} has a non-string value ({other:?})")),
+            };
+            rdns.push((attr, value));
+        }
+        Subject::from_parts(rdns)
+    }
+
     /// The first CN, if any.
     pub fn cn(&self) -> Option<&str> {
         self.rdns

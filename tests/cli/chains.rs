@@ -73,6 +73,16 @@ fn root_to_server_and_client_chains_verify() {
     verify(&sb, "root/cacert.pem", None, "sslserver", "srv/server.crt");
     verify(&sb, "srv/root.crt", None, "sslserver", "srv/server.crt");
     verify(&sb, "cli/root.crt", None, "sslclient", "cli/postgresql.crt");
+    let client = text(&sb, "cli/postgresql.crt");
+    assert!(
+        client.contains("TLS Web Client Authentication") && client.contains("CA:FALSE"),
+        "{client}"
+    );
+    assert!(
+        client.contains("Subject: CN = alice") && !client.contains("Subject Alternative Name"),
+        "{client}"
+    );
+    assert!(!client.contains("TLS Web Server Authentication"));
     // a root CA's leaves carry no chain: server.crt holds exactly the leaf
     assert_eq!(
         sb.read("srv/server.crt")

@@ -3,6 +3,7 @@
 mod bad_input;
 mod ca_database;
 mod chains;
+mod csr;
 mod examples;
 mod help;
 mod postgres;

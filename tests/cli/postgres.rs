@@ -180,3 +180,172 @@ fn ed25519_and_p384_server_keys_load_in_postgres() {
         assert!(ok && out.contains("postgres t"), "{kt}: {out}");
     }
 }
+
+/// The certificate a live server presents, read with `openssl s_client -starttls postgres`.
+fn served_serial(sb: &Sandbox, port: u16) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -starttls postgres -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -serial"
+        ))
+        .current_dir(&sb.dir)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string()
+}
+
+#[test]
+fn intermediate_signed_by_an_openssl_root_serves_verify_full() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    // an outside root made by openssl, as a corporate CA would be
+    sb.openssl_ok(&[
+        "req",
+        "-x509",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "rsa:2048",
+        "-keyout",
+        "corp.key",
+        "-out",
+        "corp.crt",
+        "-subj",
+        "/O=Corp/CN=Corp Root",
+        "-days",
+        "60",
+    ]);
+    sb.ok(&[
+        "init-ca",
+        "--ca",
+        "pgca",
+        "--csr-only",
+        "--cn",
+        "Corp PostgreSQL CA",
+    ]);
+    sb.write("sub.cnf", "[sub]\nbasicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
+    sb.openssl_ok(&[
+        "x509",
+        "-req",
+        "-in",
+        "pgca/careq.pem",
+        "-CA",
+        "corp.crt",
+        "-CAkey",
+        "corp.key",
+        "-CAcreateserial",
+        "-extfile",
+        "sub.cnf",
+        "-extensions",
+        "sub",
+        "-days",
+        "30",
+        "-out",
+        "pgca-signed.crt",
+    ]);
+    sb.ok(&[
+        "import-ca",
+        "--ca",
+        "pgca",
+        "--cert",
+        "pgca-signed.crt",
+        "--chain",
+        "corp.crt",
+    ]);
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "pgca",
+        "--cn",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+        "--days",
+        "20",
+        "--pgdata",
+        &data,
+    ]);
+    pg.conf("ssl = on");
+    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    pg.start();
+    let root = sb.path("corp.crt").display().to_string();
+    for host in ["localhost", "127.0.0.1"] {
+        let (ok, out) = pg.psql(
+            &format!(
+                "host={host} user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"
+            ),
+            &sb.path("home"),
+        );
+        assert!(ok && out.contains("postgres t"), "{host}: {out}");
+    }
+}
+
+#[test]
+fn renewed_server_certificate_is_served_after_reload() {
+    if !postgres_available() || !crate::support::require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "ca"]);
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    let first = crate::support::json(&sb.ok(&[
+        "--json",
+        "issue",
+        "server",
+        "--ca",
+        "ca",
+        "--cn",
+        "localhost",
+        "--days",
+        "5",
+        "--pgdata",
+        &data,
+    ]));
+    pg.conf("ssl = on");
+    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    pg.start();
+    assert_eq!(
+        served_serial(&sb, pg.port),
+        first["certificates"][0]["serial"].as_str().unwrap()
+    );
+    let root = sb.path("ca/root.crt").display().to_string();
+    let conninfo = format!(
+        "host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"
+    );
+    for (i, extra) in [&[][..], &["--rekey"][..]].iter().enumerate() {
+        let mut args = vec!["--json", "--force", "renew", "--ca", "ca", "--cert"];
+        let crt = pg.data.join("server.crt").display().to_string();
+        args.push(&crt);
+        args.extend(["--pgdata", &data, "--days", "30"]);
+        args.extend_from_slice(extra);
+        let renewed = crate::support::json(&sb.ok(&args));
+        let serial = renewed["certificates"][0]["serial"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        pg.sql("select pg_reload_conf()");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert_eq!(served_serial(&sb, pg.port), serial, "renewal {i} is served");
+        let (ok, out) = pg.psql(&conninfo, &sb.path("home"));
+        assert!(ok && out.contains("postgres t"), "renewal {i}: {out}");
+    }
+    let owner = std::process::Command::new("stat")
+        .args(["-c", "%U %a"])
+        .arg(pg.data.join("server.key"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&owner.stdout).trim(),
+        "postgres 600",
+        "rekeyed key handed to postgres"
+    );
+}

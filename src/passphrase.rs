@@ -1,0 +1,138 @@
+//! Passphrase sources, as OpenSSL's `-passin`/`-passout` take them: `env:VAR`, `file:PATH`,
+//! `fd:N`, `stdin`, `pass:TEXT` (accepted with a warning: other users can see it in `ps`).
+//! Without a source, pgcert prompts when stdin is a terminal and refuses otherwise (CI never
+//! hangs on a prompt). File, fd and stdin sources use the first line, as OpenSSL does.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use anyhow::{Context, Result, anyhow};
+use zeroize::Zeroizing;
+
+use crate::error::Hint;
+
+/// Where a passphrase comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassSource {
+    /// `env:VAR`.
+    Env(String),
+    /// `file:PATH`.
+    File(PathBuf),
+    /// `fd:N`.
+    Fd(u32),
+    /// `stdin`.
+    Stdin,
+    /// `pass:TEXT`.
+    Literal(String),
+}
+
+impl FromStr for PassSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PassSource, String> {
+        if s == "stdin" {
+            return Ok(PassSource::Stdin);
+        }
+        match s.split_once(':') {
+            Some(("env", v)) if !v.is_empty() => Ok(PassSource::Env(v.into())),
+            Some(("file", v)) if !v.is_empty() => Ok(PassSource::File(v.into())),
+            Some(("fd", v)) => v
+                .parse()
+                .map(PassSource::Fd)
+                .map_err(|_| format!("'{v}' is not a file descriptor number")),
+            Some(("pass", v)) => Ok(PassSource::Literal(v.into())),
+            _ => Err(format!(
+                "'{s}' is not a passphrase source (env:VAR, file:PATH, fd:N, stdin or pass:TEXT)"
+            )),
+        }
+    }
+}
+
+fn first_line(mut r: impl BufRead) -> std::io::Result<String> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+impl PassSource {
+    /// Read the passphrase. `warn` receives the `pass:` visibility warning.
+    pub fn read(&self, warn: impl FnOnce(&str)) -> Result<Zeroizing<String>> {
+        Ok(Zeroizing::new(match self {
+            PassSource::Env(v) => std::env::var(v).map_err(|_| {
+                anyhow!("environment variable {v} is not set").context(Hint::new(format!(
+                    "export {v}=... or use another source (file:PATH, fd:N, stdin)"
+                )))
+            })?,
+            PassSource::File(p) => {
+                let f = std::fs::File::open(p)
+                    .with_context(|| format!("cannot read the passphrase file {}", p.display()))?;
+                first_line(std::io::BufReader::new(f))?
+            }
+            PassSource::Fd(n) => {
+                let p = format!("/dev/fd/{n}");
+                let f = std::fs::File::open(&p)
+                    .with_context(|| format!("cannot read the passphrase from fd {n}"))?;
+                first_line(std::io::BufReader::new(f))?
+            }
+            PassSource::Stdin => first_line(std::io::stdin().lock())?,
+            PassSource::Literal(t) => {
+                warn(
+                    "pass:TEXT puts the passphrase on the command line, where other users can see it; prefer env:VAR or file:PATH",
+                );
+                t.clone()
+            }
+        }))
+    }
+}
+
+/// The passphrase for `what`: from `source`, else a prompt on a terminal, else an error that
+/// names the flag to use.
+pub fn obtain(
+    source: Option<&PassSource>,
+    what: &str,
+    flag: &str,
+    warn: impl FnOnce(&str),
+) -> Result<Zeroizing<String>> {
+    if let Some(s) = source {
+        return s.read(warn);
+    }
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        let p = rpassword::prompt_password(format!("Enter passphrase for {what}: "))
+            .context("cannot read the passphrase from the terminal")?;
+        return Ok(Zeroizing::new(p));
+    }
+    Err(
+        anyhow!("{what} is passphrase-protected").context(Hint::new(format!(
+            "give the passphrase with {flag} env:VAR (or file:PATH, fd:N, stdin)"
+        ))),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse_like_openssl() {
+        assert_eq!("env:PW".parse(), Ok(PassSource::Env("PW".into())));
+        assert_eq!("file:/x".parse(), Ok(PassSource::File("/x".into())));
+        assert_eq!("fd:3".parse(), Ok(PassSource::Fd(3)));
+        assert_eq!("stdin".parse(), Ok(PassSource::Stdin));
+        assert_eq!("pass:a:b".parse(), Ok(PassSource::Literal("a:b".into())));
+        for bad in ["env:", "fd:x", "secret", "file:"] {
+            assert!(bad.parse::<PassSource>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn literal_warns_and_env_reads() {
+        let mut warned = false;
+        let p = PassSource::Literal("s3cret".into())
+            .read(|_| warned = true)
+            .unwrap();
+        assert!(warned);
+        assert_eq!(p.as_str(), "s3cret");
+        let missing = PassSource::Env("PGCERT_TEST_NO_SUCH_VAR".into()).read(|_| {});
+        assert!(missing.is_err());
+    }
+}

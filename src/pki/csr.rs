@@ -1,0 +1,200 @@
+//! Certificate signing requests: making them (`pgcert req`) and reading them for signing.
+//!
+//! CSRs are parsed and verified with x509-parser, not rcgen's CSR parser, which mis-reads a
+//! P-384 key in an ecdsa-with-SHA256 CSR (rcgen#448) and refuses any extension it does not know.
+//! What a CSR asks for beyond its subject, public key and SANs (basicConstraints, keyUsage,
+//! extendedKeyUsage, anything else) is read only to be reported: the signing profile decides.
+
+use std::net::IpAddr;
+
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use crate::pki::encoding::{self, Block};
+use crate::pki::inspect::oneline;
+use crate::pki::key::PrivateKey;
+use crate::pki::name::{San, Subject};
+
+/// A parsed, signature-checked CSR.
+#[derive(Debug, Clone)]
+pub struct Csr {
+    /// DER.
+    pub der: Vec<u8>,
+    /// Subject as pgcert will encode it.
+    pub subject: Subject,
+    /// Subject as written in the CSR, one-line form.
+    pub subject_text: String,
+    /// SubjectPublicKeyInfo DER.
+    pub spki: Vec<u8>,
+    /// The key is RSA.
+    pub is_rsa: bool,
+    /// Requested DNS and IP SANs.
+    pub sans: Vec<San>,
+    /// Requested extensions that the profile overrides or pgcert ignores, for the report.
+    pub ignored: Vec<String>,
+}
+
+/// Pick the CSR out of a file, by content: a certificate or a key given by mistake is named.
+fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let blocks = encoding::blocks(bytes)?;
+    let found: Vec<&Block> = blocks
+        .iter()
+        .filter(|b| {
+            matches!(
+                b.label.as_deref(),
+                None | Some("CERTIFICATE REQUEST") | Some("NEW CERTIFICATE REQUEST")
+            )
+        })
+        .collect();
+    match found.as_slice() {
+        [one] => Ok(one.der.clone()),
+        [] => Err(format!(
+            "it holds a {}, not a CERTIFICATE REQUEST",
+            blocks
+                .iter()
+                .filter_map(|b| b.label.clone())
+                .collect::<Vec<_>>()
+                .join(" and a ")
+        )),
+        _ => Err("it holds more than one CERTIFICATE REQUEST".into()),
+    }
+}
+
+impl Csr {
+    /// Parse a CSR (PEM or DER) and verify its self-signature.
+    pub fn parse(bytes: &[u8]) -> Result<Csr, String> {
+        let der = csr_der(bytes)?;
+        let (rest, req) = X509CertificationRequest::from_der(&der).map_err(|_| {
+            if x509_parser::parse_x509_certificate(&der).is_ok() {
+                "it holds a CERTIFICATE, not a CERTIFICATE REQUEST".to_string()
+            } else {
+                "it is not a valid certificate request (PKCS#10)".to_string()
+            }
+        })?;
+        if !rest.is_empty() {
+            return Err("trailing bytes after the certificate request".into());
+        }
+        req.verify_signature().map_err(|_| {
+            "its signature does not verify: the request was altered or corrupted (or signed with an algorithm pgcert cannot check)".to_string()
+        })?;
+        let info = &req.certification_request_info;
+        let subject = Subject::from_x509(&info.subject).map_err(|e| format!("subject: {e}"))?;
+        let spki = info.subject_pki.raw.to_vec();
+        let is_rsa = info.subject_pki.algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.1";
+        let mut sans = Vec::new();
+        let mut ignored = Vec::new();
+        if let Some(exts) = req.requested_extensions() {
+            for ext in exts {
+                match ext {
+                    ParsedExtension::SubjectAlternativeName(san) => {
+                        for gn in &san.general_names {
+                            match gn {
+                                GeneralName::DNSName(n) => sans.push(
+                                    n.parse::<San>()
+                                        .map_err(|e| format!("requested SAN: {e}"))?,
+                                ),
+                                GeneralName::IPAddress(b) => {
+                                    let ip = match b.len() {
+                                        4 => IpAddr::from(<[u8; 4]>::try_from(*b).expect("4")),
+                                        16 => IpAddr::from(<[u8; 16]>::try_from(*b).expect("16")),
+                                        n => return Err(format!("requested IP SAN of length {n}")),
+                                    };
+                                    sans.push(San::Ip(ip));
+                                }
+                                other => ignored.push(format!("SAN {other}")),
+                            }
+                        }
+                    }
+                    ParsedExtension::BasicConstraints(bc) => ignored.push(format!(
+                        "basicConstraints CA:{}",
+                        if bc.ca { "TRUE" } else { "FALSE" }
+                    )),
+                    ParsedExtension::KeyUsage(ku) => ignored.push(format!("keyUsage {ku}")),
+                    ParsedExtension::ExtendedKeyUsage(_) => ignored.push("extendedKeyUsage".into()),
+                    ParsedExtension::SubjectKeyIdentifier(_) => {}
+                    _ => ignored.push("an extension pgcert does not copy".into()),
+                }
+            }
+        }
+        rcgen::SubjectPublicKeyInfo::from_der(&spki)
+            .map_err(|e| format!("its public key cannot be used: {e}"))?;
+        Ok(Csr {
+            subject_text: oneline(&info.subject),
+            der,
+            subject,
+            spki,
+            is_rsa,
+            sans,
+            ignored,
+        })
+    }
+}
+
+/// Make a CSR (DER) for `subject` and `sans`, signed with `key`. With `ca` the request also
+/// asks for basicConstraints CA:TRUE (with that pathlen, if any) and keyCertSign + cRLSign,
+/// which an outside CA signing with `copy_extensions` or a sub-CA profile can use.
+pub fn make_csr(
+    subject: &Subject,
+    sans: &[San],
+    key: &PrivateKey,
+    ca: Option<Option<u8>>,
+) -> Result<Vec<u8>, String> {
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = subject.to_rcgen();
+    if let Some(pathlen) = ca {
+        p.is_ca = rcgen::IsCa::Ca(match pathlen {
+            Some(n) => rcgen::BasicConstraints::Constrained(n),
+            None => rcgen::BasicConstraints::Unconstrained,
+        });
+        p.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+    }
+    p.subject_alt_names = sans.iter().map(San::to_rcgen).collect::<Result<_, _>>()?;
+    let csr = p
+        .serialize_request(key.pair())
+        .map_err(|e| format!("cannot make the request: {e}"))?;
+    Ok(csr.der().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::key::KeyType;
+
+    #[test]
+    fn made_csr_parses_back_with_subject_sans_and_key() {
+        let key = PrivateKey::generate(KeyType::EcdsaP384).unwrap();
+        let subject: Subject = "/O=Example/CN=db.example.com".parse().unwrap();
+        let sans = vec![
+            "db.example.com".parse().unwrap(),
+            "10.0.0.5".parse().unwrap(),
+        ];
+        let der = make_csr(&subject, &sans, &key, None).unwrap();
+        let csr = Csr::parse(&der).unwrap();
+        assert_eq!(csr.subject, subject);
+        assert_eq!(csr.sans, sans);
+        assert_eq!(csr.spki, key.spki_der());
+        let pem = encoding::to_pem("CERTIFICATE REQUEST", &der);
+        assert_eq!(Csr::parse(pem.as_bytes()).unwrap().spki, key.spki_der());
+    }
+
+    #[test]
+    fn tampered_csr_is_refused() {
+        let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let mut der = make_csr(&Subject::from_cn("x").unwrap(), &[], &key, None).unwrap();
+        let n = der.len();
+        der[n - 5] ^= 0x01; // inside the signature
+        let e = Csr::parse(&der).unwrap_err();
+        assert!(e.contains("signature does not verify"), "{e}");
+    }
+
+    #[test]
+    fn certificate_given_as_csr_is_named() {
+        let e = Csr::parse(b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n")
+            .unwrap_err();
+        assert!(e.contains("CERTIFICATE, not a CERTIFICATE REQUEST"), "{e}");
+    }
+}
