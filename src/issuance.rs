@@ -238,6 +238,8 @@ pub fn create_root(dir: &Path, req: CaRequest) -> Result<(Issued, Vec<Written>)>
         above: Vec::new(),
         roots: vec![issued.cert.clone()],
         first_serial: req.first_serial,
+        parent: None,
+        parent_crls: String::new(),
     };
     let written = ca::build_ca_dir(dir, new)?.place()?;
     Ok((issued, written))
@@ -257,6 +259,7 @@ pub fn create_intermediate(
         above.push(signer.cert().clone());
     }
     let roots = parent.root_certs(&signer)?;
+    let parent_crls = std::fs::read_to_string(parent.crl()).unwrap_or_default();
     let lock = parent.lock(waiting)?;
     let CaRequest {
         spec,
@@ -284,6 +287,8 @@ pub fn create_intermediate(
                     above: above.clone(),
                     roots: roots.clone(),
                     first_serial: first_serial.clone(),
+                    parent: Some(parent.dir().to_path_buf()),
+                    parent_crls: parent_crls.clone(),
                 },
             )
         },

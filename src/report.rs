@@ -69,6 +69,27 @@ impl CertSummary {
     }
 }
 
+/// A CRL in a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrlSummary {
+    /// The CA that signed it, one-line form.
+    pub issuer: String,
+    /// CRL number, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    /// How many certificates it lists.
+    pub revoked: usize,
+    /// thisUpdate, RFC 3339.
+    pub this_update: String,
+    /// nextUpdate, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_update: Option<String>,
+    /// Signed by this run (false: taken from --parent-crl).
+    pub fresh: bool,
+    /// OpenSSL subject hash of the issuer (the `<hash>.r0` name in a CRL directory).
+    pub issuer_hash: String,
+}
+
 /// What a command did.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Outcome {
@@ -81,6 +102,12 @@ pub struct Outcome {
     /// The CA directory involved, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
+    /// Database entries (`list`, `revoke`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<crate::ca::revocation::Listed>,
+    /// CRLs written (`crl`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub crls: Vec<CrlSummary>,
     /// Settings to paste (quickstart): postgresql.conf, pg_hba.conf, psql.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<Settings>,
@@ -168,6 +195,18 @@ impl Reporter {
                 for f in &outcome.files {
                     let state = if f.changed { "wrote" } else { "kept " };
                     eprintln!("  {state} {} ({}, {})", f.path.display(), f.kind, f.mode);
+                }
+                for c in &outcome.crls {
+                    eprintln!(
+                        "CRL of {} ({} revoked{}, next update {})",
+                        sanitize(&c.issuer),
+                        c.revoked,
+                        c.number
+                            .as_deref()
+                            .map(|n| format!(", number {n}"))
+                            .unwrap_or_default(),
+                        c.next_update.as_deref().unwrap_or("none")
+                    );
                 }
                 for n in &outcome.notes {
                     eprintln!("{}", sanitize(n));

@@ -11,6 +11,7 @@
 
 pub mod index;
 pub mod openssl_cnf;
+pub mod revocation;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -416,6 +417,10 @@ pub struct NewCa {
     pub roots: Vec<CertInfo>,
     /// The first serial it will issue.
     pub first_serial: Serial,
+    /// The parent CA directory, when pgcert holds it (recorded for `crl`).
+    pub parent: Option<PathBuf>,
+    /// CRLs of the CAs above (PEM), appended to the initial `crl.pem`.
+    pub parent_crls: String,
 }
 
 /// Refuse to create a CA where one (or anything) already is.
@@ -490,11 +495,19 @@ fn populate_ca_dir(
             format!("{}\n", crl_number.next()),
             "CA database",
         ))?;
-        s.stage(public(
-            ca.crl(),
-            encoding::to_pem("X509 CRL", &crl_der),
-            "CRL",
-        ))?;
+        let mut crl_pem = encoding::to_pem("X509 CRL", &crl_der);
+        crl_pem.push_str(&new.parent_crls);
+        s.stage(public(ca.crl(), crl_pem, "CRL"))?;
+        if let Some(parent) = &new.parent {
+            let abs_parent = std::fs::canonicalize(parent)
+                .with_context(|| format!("cannot resolve {}", parent.display()))?;
+            let rel = revocation::relative_path(abs_dir, &abs_parent);
+            s.stage(public(
+                dir.join(revocation::PARENT_LINK),
+                format!("{}\n", rel.display()),
+                "parent CA link",
+            ))?;
+        }
         s.stage(public(
             ca.openssl_cnf(),
             openssl_cnf::render(abs_dir, signer.key().kind()),

@@ -128,6 +128,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             above,
             roots: vec![root],
             first_serial: a.serial.clone().unwrap_or_else(Serial::random),
+            parent: None,
+            parent_crls: String::new(),
         },
     )?;
     ctx.report.finish(&Outcome {

@@ -4,12 +4,15 @@
 pub mod args;
 pub mod bundle;
 pub mod completions;
+pub mod crl;
 pub mod import_ca;
 pub mod init_ca;
 pub mod issue;
+pub mod list;
 pub mod quickstart;
 pub mod renew;
 pub mod req;
+pub mod revoke;
 pub mod self_signed;
 pub mod sign;
 
@@ -85,6 +88,15 @@ pub enum Command {
     /// Re-issue a certificate with the same subject, SANs and profile.
     #[command(after_long_help = renew::HELP)]
     Renew(renew::Args),
+    /// Mark a certificate revoked in the CA database.
+    #[command(after_long_help = revoke::HELP)]
+    Revoke(revoke::Args),
+    /// Sign CRLs for ssl_crl_file / ssl_crl_dir (this CA and every CA above it).
+    #[command(after_long_help = crl::HELP)]
+    Crl(crl::Args),
+    /// The CA database as a table: status, expiry, days left.
+    #[command(after_long_help = list::HELP)]
+    List(list::Args),
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
@@ -135,6 +147,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Req(a) => req::run(&ctx, a),
         Command::Sign(a) => sign::run(&ctx, a),
         Command::Renew(a) => renew::run(&ctx, a),
+        Command::Revoke(a) => revoke::run(&ctx, a),
+        Command::Crl(a) => crl::run(&ctx, a),
+        Command::List(a) => list::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

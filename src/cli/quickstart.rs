@@ -216,13 +216,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             vec![],
             client_out.clone(),
         )?;
-        // PostgreSQL sets CRL_CHECK_ALL: one CRL per CA of the chain, in one file
-        let mut crl = std::fs::read(inter_ca.crl())
+        // PostgreSQL sets CRL_CHECK_ALL: one CRL per CA of the chain, in one file; the
+        // intermediate's crl.pem already holds its CRL followed by the root's
+        let crl = std::fs::read(inter_ca.crl())
             .with_context(|| format!("cannot read {}", inter_ca.crl().display()))?;
-        crl.extend(
-            std::fs::read(root_ca.crl())
-                .with_context(|| format!("cannot read {}", root_ca.crl().display()))?,
-        );
         written.push(files::write_one(
             FileWrite::public(
                 crl_path.clone(),
@@ -286,6 +283,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ca: Some(inter_dir.clone()),
         settings: Some(settings),
         notes,
+        ..Default::default()
     });
     Ok(())
 }

@@ -61,5 +61,61 @@ pub fn sign_crl(
     let crl = params
         .signed_by(&issuer)
         .map_err(|e| format!("signing the CRL failed: {e}"))?;
-    Ok(crl.der().to_vec())
+    // rcgen re-encodes the issuer name; a CRL whose issuer differs from the CA's subject by a
+    // byte would be ignored by OpenSSL, so refuse it (repeated attributes, unusual strings)
+    let der = crl.der().to_vec();
+    {
+        use x509_parser::prelude::FromDer;
+        let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der)
+            .map_err(|e| format!("internal check failed: {e}"))?;
+        if parsed.issuer().as_raw() != ca.cert().subject_raw.as_slice() {
+            return Err(format!(
+                "the CA's subject {} cannot be reproduced exactly as a CRL issuer; pgcert refuses to sign a CRL OpenSSL would not match",
+                ca.cert().subject
+            ));
+        }
+    }
+    Ok(der)
+}
+
+/// What a CRL says, for reports and checks.
+#[derive(Debug, Clone)]
+pub struct CrlInfo {
+    /// Issuer, one-line form.
+    pub issuer: String,
+    /// OpenSSL subject hash of the issuer.
+    pub issuer_hash: String,
+    /// CRL number.
+    pub number: Option<String>,
+    /// Revoked serials.
+    pub revoked: Vec<Serial>,
+    /// thisUpdate.
+    pub this_update: OffsetDateTime,
+    /// nextUpdate.
+    pub next_update: Option<OffsetDateTime>,
+}
+
+/// Decode a DER CRL.
+pub fn crl_info(der: &[u8]) -> Result<CrlInfo, String> {
+    use x509_parser::prelude::FromDer;
+    let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+        .map_err(|e| format!("not a valid CRL: {e}"))?;
+    Ok(CrlInfo {
+        issuer: crate::pki::inspect::oneline(crl.issuer()),
+        issuer_hash: crate::pki::hash::subject_hash(crl.issuer()),
+        number: crl.crl_number().map(|n| {
+            let hex = n.to_str_radix(16).to_uppercase();
+            if hex.len() % 2 == 1 {
+                format!("0{hex}")
+            } else {
+                hex
+            }
+        }),
+        revoked: crl
+            .iter_revoked_certificates()
+            .map(|r| Serial::from_bytes(r.raw_serial()))
+            .collect(),
+        this_update: crl.last_update().to_datetime(),
+        next_update: crl.next_update().map(|t| t.to_datetime()),
+    })
 }

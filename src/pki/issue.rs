@@ -21,6 +21,9 @@ pub struct Validity {
     pub not_before: OffsetDateTime,
     /// notAfter.
     pub not_after: OffsetDateTime,
+    /// The lifetime was asked for (`--days`, `--not-after`); a profile default is capped at the
+    /// issuer's notAfter instead of being refused.
+    pub explicit: bool,
 }
 
 impl Validity {
@@ -55,6 +58,7 @@ impl Validity {
         Ok(Validity {
             not_before: nb,
             not_after: na,
+            explicit: days.is_some() || not_after.is_some(),
         })
     }
 }
@@ -216,16 +220,26 @@ pub fn issue(
             ca_cert.not_after
         ));
     }
+    if spec.profile.kind == ProfileKind::Ca && ca_cert.pathlen == Some(0) {
+        return Err("the issuing CA has pathlen:0, so it cannot sign another CA".into());
+    }
+    let mut spec = spec.clone();
+    if !spec.validity.explicit && spec.validity.not_after > ca_cert.not_after {
+        // the profile's default lifetime ends with the issuer's
+        spec.validity.not_after = ca_cert.not_after;
+    }
     if !allow_outlive && spec.validity.not_after > ca_cert.not_after {
         return Err(format!(
             "the certificate would expire ({}) after its issuer ({}); pass --days/--not-after to shorten it, or --force to allow it",
             spec.validity.not_after, ca_cert.not_after
         ));
     }
-    if spec.profile.kind == ProfileKind::Ca && ca_cert.pathlen == Some(0) {
-        return Err("the issuing CA has pathlen:0, so it cannot sign another CA".into());
+    if spec.validity.not_after <= spec.validity.not_before {
+        return Err(format!(
+            "the issuer expires ({}) before the certificate would start ({})",
+            ca_cert.not_after, spec.validity.not_before
+        ));
     }
-    let mut spec = spec.clone();
     if spec.profile.kind == ProfileKind::Ca
         && let Some(parent) = ca_cert.pathlen
     {
@@ -334,6 +348,18 @@ mod tests {
                 .unwrap_err()
                 .contains("not a CA")
         );
+    }
+
+    #[test]
+    fn default_lifetime_is_capped_at_the_issuer_but_an_explicit_one_is_refused() {
+        let ca_key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let root = self_signed(&spec("root-ca", "Short Root", 10), &ca_key).unwrap();
+        let signer = CaSigner::new(root.cert.clone(), ca_key).unwrap();
+        let k = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let mut s = spec("client", "alice", 365);
+        s.validity = Validity::resolve(None, None, None, 365, OffsetDateTime::now_utc()).unwrap();
+        let leaf = issue(&s, &k.spki_der(), false, &signer, false).unwrap();
+        assert_eq!(leaf.cert.not_after, root.cert.not_after);
     }
 
     #[test]

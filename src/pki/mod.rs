@@ -4,6 +4,7 @@ pub mod chain;
 pub mod crl;
 pub mod csr;
 pub mod encoding;
+pub mod hash;
 pub mod inspect;
 pub mod issue;
 pub mod key;

@@ -368,4 +368,12 @@ fn failed_issue_does_not_leave_an_out_directory() {
         &["after its issuer"],
     );
     assert!(!sb.exists("new"));
+    // an explicit lifetime beyond the issuer is refused for CAs too
+    fails_cleanly(
+        &sb,
+        &[
+            "init-ca", "--ca", "sub", "--parent", "root", "--days", "99999",
+        ],
+        &["after its issuer"],
+    );
 }

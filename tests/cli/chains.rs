@@ -280,12 +280,24 @@ fn validity_flags_set_dates_and_leaf_cannot_outlive_ca() {
     }
     let sb = Sandbox::new();
     sb.ok(&["init-ca", "--ca", "ca", "--days", "30"]);
-    let e = sb.fails(&["issue", "client", "--ca", "ca", "--cn", "bob"]);
+    // an explicit lifetime beyond the CA's is refused...
+    let e = sb.fails(&[
+        "issue", "client", "--ca", "ca", "--cn", "bob", "--days", "365",
+    ]);
     assert!(
         e.contains("after its issuer") && e.contains("--force"),
         "{e}"
     );
     assert!(!sb.exists("postgresql.key") && !sb.exists("postgresql.crt"));
+    // ...the profile's default (365 days) is cut at the CA's notAfter
+    sb.ok(&[
+        "issue", "client", "--ca", "ca", "--cn", "bob", "--name", "capped",
+    ]);
+    let ca_end = sb.openssl_ok(&["x509", "-in", "ca/cacert.pem", "-noout", "-enddate"]);
+    assert_eq!(
+        sb.openssl_ok(&["x509", "-in", "capped.crt", "-noout", "-enddate"]),
+        ca_end
+    );
     sb.ok(&[
         "issue", "client", "--ca", "ca", "--cn", "bob", "--days", "10",
     ]);

@@ -8,4 +8,5 @@ mod examples;
 mod help;
 mod postgres;
 mod quickstart;
+mod revocation;
 mod support;

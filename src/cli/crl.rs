@@ -1,0 +1,199 @@
+//! `pgcert crl`: sign the CA's CRL, with the CRLs of the CAs above it, for `ssl_crl_file`;
+//! `--crl-dir` writes them under `openssl rehash` names for `ssl_crl_dir`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+
+use crate::ca::CaDir;
+use crate::ca::revocation::{ChainCrl, CrlRequest, crl_chain};
+use crate::cli::Ctx;
+use crate::error::Hint;
+use crate::files::{self, FileWrite, Overwrite, Written};
+use crate::pki::crl::crl_info;
+use crate::pki::encoding::{self, to_pem};
+use crate::report::{CrlSummary, Outcome};
+
+pub(crate) const HELP: &str = "Signs a CRL of every certificate the database marks revoked, numbered from crlnumber (then \
+advanced), valid for --days (default 30), with the CA's key identifier as AKI. PostgreSQL and libpq check a CRL for \
+every CA of a chain once a CRL is configured, root included, and refuse everyone when one is missing or expired; so \
+for an intermediate the file holds this CA's CRL followed by a fresh CRL of each CA above it. pgcert signs those when \
+it holds their directory (recorded by init-ca --parent, or --parent DIR); for a CA signed elsewhere give its current \
+CRL with --parent-crl FILE. --this-only writes just this CA's CRL.
+DIR/crl.pem is always refreshed (PEM); --out writes a copy (DER with --der, which holds one CRL: use --this-only). \
+--crl-dir DIR writes one PEM file per CA named <subject-hash>.r0 (.r1... when two CAs share a hash), as \
+`openssl rehash` does, for ssl_crl_dir and sslcrldir. Re-run before nextUpdate: an expired CRL locks everyone out.
+
+EXAMPLES:
+  pgcert crl --ca ca/pg --out /etc/postgresql/root+pg.crl
+  pgcert crl --ca ca/pg --crl-dir $PGDATA/crl.d
+  pgcert crl --ca ca/pg --parent-crl corporate-root.crl --days 7
+
+EXIT CODES:
+  0  success
+  1  failure (no CA, a CA above without a CRL, an expired --parent-crl)
+  2  bad usage";
+
+/// Flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Days until nextUpdate.
+    #[arg(long, default_value_t = crate::ca::DEFAULT_CRL_DAYS)]
+    days: u32,
+    /// Also write the CRL file here.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Write --out as DER (one CRL; needs --this-only unless the CA is a root).
+    #[arg(long, requires = "out")]
+    der: bool,
+    /// Write one <hash>.rN file per CA into this directory, for ssl_crl_dir.
+    #[arg(long, value_name = "DIR")]
+    crl_dir: Option<PathBuf>,
+    /// Only this CA's CRL, not the CAs above it.
+    #[arg(long)]
+    this_only: bool,
+    /// Current CRL of a CA above that pgcert does not hold (PEM or DER); repeatable.
+    #[arg(long, value_name = "FILE")]
+    parent_crl: Vec<PathBuf>,
+    /// The parent CA directory (default: the one recorded by init-ca --parent).
+    #[arg(long, value_name = "DIR")]
+    parent: Option<PathBuf>,
+}
+
+/// The `<hash>.rN` name for a CRL in `dir`: the existing file of the same issuer, else the
+/// first free N.
+fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf> {
+    let hash = crate::pki::hash::cert_subject_hash(&crl.ca.der).map_err(|e| anyhow!(e))?;
+    for n in 0.. {
+        let p = dir.join(format!("{hash}.r{n}"));
+        let Ok(bytes) = std::fs::read(&p) else {
+            return Ok(p);
+        };
+        let same_issuer = encoding::blocks(&bytes)
+            .ok()
+            .and_then(|b| b.into_iter().next())
+            .and_then(|b| crl_info(&b.der).ok())
+            .is_some_and(|i| i.issuer == crl.ca.subject);
+        if same_issuer {
+            return Ok(p);
+        }
+    }
+    unreachable!("some N is free")
+}
+
+/// Run.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let ca = CaDir::open(&ctx.ca)?;
+    let mut parent_crls = Vec::new();
+    for f in &a.parent_crl {
+        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let blocks = encoding::blocks(&bytes).map_err(|e| anyhow!("{}: {e}", f.display()))?;
+        for b in blocks {
+            match b.label.as_deref() {
+                None | Some("X509 CRL") => parent_crls.push(b.der),
+                Some(other) => {
+                    return Err(anyhow!("{} holds a {other}, not an X509 CRL", f.display())
+                        .context(Hint::new("give the CRL file of the CA above")));
+                }
+            }
+        }
+    }
+    if let Some(o) = &a.out {
+        files::Staging::precheck(&[(
+            o.as_path(),
+            Overwrite::forced_or(ctx.force, Overwrite::Never),
+        )])?;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let waiting = |d: &Path| {
+        ctx.report
+            .warn(&format!("waiting for lock on {}", d.display()))
+    };
+    let req = CrlRequest {
+        days: a.days,
+        this_only: a.this_only,
+        parent_crls: &parent_crls,
+        parent_override: a.parent.as_deref(),
+        now,
+    };
+    if a.der && !a.this_only {
+        let signer = ca.load_signer()?;
+        if !signer.cert().is_self_issued() {
+            return Err(
+                anyhow!("--der holds one CRL, but this CA's chain needs several")
+                    .context(Hint::new("add --this-only, or use PEM (the default)")),
+            );
+        }
+    }
+    let (chain, mut written): (Vec<ChainCrl>, Vec<Written>) = crl_chain(&ca, &req, &waiting)?;
+    if let Some(o) = &a.out {
+        let bytes = if a.der {
+            chain[0].der.clone()
+        } else {
+            chain
+                .iter()
+                .map(|c| to_pem("X509 CRL", &c.der))
+                .collect::<String>()
+                .into_bytes()
+        };
+        written.push(files::write_one(FileWrite::public(
+            o.clone(),
+            bytes,
+            "CRL",
+            Overwrite::forced_or(ctx.force, Overwrite::Never),
+        ))?);
+    }
+    if let Some(dir) = &a.crl_dir {
+        files::create_dir(dir, files::MODE_DIR)?;
+        for c in &chain {
+            let p = hashed_name(dir, c)?;
+            written.push(files::write_one(FileWrite::public(
+                p,
+                to_pem("X509 CRL", &c.der).into_bytes(),
+                "CRL (hashed name)",
+                Overwrite::Replace,
+            ))?);
+        }
+    }
+    let mut crls = Vec::new();
+    let mut notes = Vec::new();
+    for c in &chain {
+        let info = crl_info(&c.der).map_err(|e| anyhow!(e))?;
+        if let Some(next) = info.next_update
+            && !c.fresh
+            && next - now < time::Duration::days(7)
+        {
+            ctx.report.warn(&format!(
+                "the CRL of {} (from --parent-crl) expires on {next}; get a new one before then, or PostgreSQL refuses every client",
+                info.issuer
+            ));
+        }
+        let rfc = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        crls.push(CrlSummary {
+            issuer: info.issuer.clone(),
+            number: info.number.clone(),
+            revoked: info.revoked.len(),
+            this_update: rfc(info.this_update),
+            next_update: info.next_update.map(rfc),
+            fresh: c.fresh,
+            issuer_hash: info.issuer_hash.clone(),
+        });
+    }
+    notes.push(format!(
+        "use it as ssl_crl_file = '{}' (or sslcrl for clients); run 'pgcert crl' again within {} days",
+        a.out.as_ref().unwrap_or(&ca.crl()).display(),
+        a.days
+    ));
+    ctx.report.finish(&Outcome {
+        command: "crl".into(),
+        files: written,
+        ca: Some(ctx.ca.clone()),
+        crls,
+        notes,
+        ..Default::default()
+    });
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! `pgcert list`: the CA database as a table (or JSON), with expiry computed.
+
+use anyhow::anyhow;
+
+use crate::ca::revocation::{self, Listed};
+use crate::ca::{CaDir, index};
+use crate::cli::Ctx;
+use crate::pki::crl::crl_info;
+use crate::pki::encoding;
+use crate::report::{Mode, Outcome};
+
+pub(crate) const HELP: &str = "Columns: serial, status (valid, revoked, expired: a valid line past its notAfter is shown \
+expired), expiry date, days left, subject. --expiring 30d keeps valid certificates that expire within that time (d for \
+days, w for weeks, h for hours; a bare number is days). --update-db rewrites expired valid lines as E lines, like \
+`openssl ca -updatedb`. Warns when the CA's crl.pem is expired or expires within 7 days: PostgreSQL then refuses every \
+client.
+
+EXAMPLES:
+  pgcert list --ca ca/pg
+  pgcert list --ca ca/pg --expiring 30d --json
+  pgcert list --status revoked
+
+EXIT CODES:
+  0  success
+  1  failure (no CA, unreadable index.txt)
+  2  bad usage";
+
+fn parse_duration(s: &str) -> Result<time::Duration, String> {
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "d"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 30d, 2w or 12h"))?;
+    match unit {
+        "d" => Ok(time::Duration::days(n)),
+        "w" => Ok(time::Duration::weeks(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        _ => Err(format!("'{s}' is not a duration like 30d, 2w or 12h")),
+    }
+}
+
+/// Flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Only entries with this status.
+    #[arg(long, value_parser = ["valid", "revoked", "expired"])]
+    status: Option<String>,
+    /// Only valid certificates expiring within this time (30d, 2w, 12h).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    expiring: Option<time::Duration>,
+    /// Mark expired valid entries E in index.txt (openssl ca -updatedb).
+    #[arg(long)]
+    update_db: bool,
+}
+
+fn table(rows: &[Listed]) -> String {
+    let w = rows
+        .iter()
+        .map(|r| r.serial.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let mut out = format!(
+        "{:<w$}  {:<7}  {:<10}  {:>5}  SUBJECT\n",
+        "SERIAL", "STATUS", "EXPIRES", "DAYS"
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "{:<w$}  {:<7}  {:<10}  {:>5}  {}\n",
+            r.serial,
+            r.status,
+            &r.not_after[..10.min(r.not_after.len())],
+            r.days_left,
+            crate::error::sanitize(&r.subject)
+        ));
+    }
+    out
+}
+
+/// Run.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let ca = CaDir::open(&ctx.ca)?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut notes = Vec::new();
+    if a.update_db {
+        let lock = ca.lock(ctx.waiting())?;
+        let n = revocation::update_db(&ca, &lock, now)?;
+        notes.push(format!(
+            "marked {n} expired entr{} E in index.txt",
+            if n == 1 { "y" } else { "ies" }
+        ));
+    }
+    let entries = index::read_index(&ca.index())?;
+    let mut rows = revocation::list(&entries, now)?;
+    if let Some(s) = &a.status {
+        rows.retain(|r| r.status == s);
+    }
+    if let Some(d) = a.expiring {
+        rows.retain(|r| r.status == "valid" && r.expiry <= now + d);
+    }
+    // an expired CRL locks every client out of PostgreSQL: say so here too
+    if let Ok(bytes) = std::fs::read(ca.crl())
+        && let Some(first) = encoding::blocks(&bytes)
+            .ok()
+            .and_then(|b| b.into_iter().next())
+    {
+        let info = crl_info(&first.der).map_err(|e| anyhow!("{}: {e}", ca.crl().display()))?;
+        if let Some(next) = info.next_update {
+            if next <= now {
+                ctx.report.warn(&format!(
+                    "{} expired on {next}: PostgreSQL refuses every client while it is configured; run 'pgcert crl'",
+                    ca.crl().display()
+                ));
+            } else if next - now < time::Duration::days(7) {
+                ctx.report.warn(&format!(
+                    "{} expires on {next}; run 'pgcert crl' before then",
+                    ca.crl().display()
+                ));
+            }
+        }
+    }
+    match ctx.report.mode() {
+        Mode::Human => {
+            ctx.report.data(&table(&rows));
+            for n in notes {
+                ctx.report.status(&n);
+            }
+        }
+        _ => ctx.report.finish(&Outcome {
+            command: "list".into(),
+            ca: Some(ctx.ca.clone()),
+            entries: rows,
+            notes,
+            ..Default::default()
+        }),
+    }
+    Ok(())
+}
