@@ -226,6 +226,8 @@ pub struct CaRequest {
     pub first_serial: Serial,
     /// Allow outliving the parent (`--force`).
     pub allow_outlive: bool,
+    /// Encrypt the CA key with this passphrase (`init-ca --passout`).
+    pub key_passphrase: Option<zeroize::Zeroizing<String>>,
 }
 
 /// Create a root CA directory.
@@ -240,6 +242,7 @@ pub fn create_root(dir: &Path, req: CaRequest) -> Result<(Issued, Vec<Written>)>
         first_serial: req.first_serial,
         parent: None,
         parent_crls: String::new(),
+        key_passphrase: req.key_passphrase,
     };
     let written = ca::build_ca_dir(dir, new)?.place()?;
     Ok((issued, written))
@@ -266,6 +269,7 @@ pub fn create_intermediate(
         key,
         first_serial,
         allow_outlive,
+        key_passphrase,
     } = req;
     let spki = key.spki_der();
     let rsa = key.kind().is_rsa();
@@ -289,6 +293,7 @@ pub fn create_intermediate(
                     first_serial: first_serial.clone(),
                     parent: Some(parent.dir().to_path_buf()),
                     parent_crls: parent_crls.clone(),
+                    key_passphrase: key_passphrase.clone(),
                 },
             )
         },

@@ -108,6 +108,41 @@ pub fn obtain(
     )
 }
 
+/// A new passphrase (for encrypting): from `source`, else typed twice on a terminal.
+pub fn obtain_new(
+    source: Option<&PassSource>,
+    what: &str,
+    flag: &str,
+    warn: impl FnOnce(&str),
+) -> Result<Zeroizing<String>> {
+    let p = match source {
+        Some(s) => s.read(warn)?,
+        None => {
+            if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+                return Err(
+                    anyhow!("a passphrase for {what} is needed").context(Hint::new(format!(
+                        "give it with {flag} env:VAR (or file:PATH, fd:N, stdin)"
+                    ))),
+                );
+            }
+            let a = rpassword::prompt_password(format!("New passphrase for {what}: "))?;
+            let b = rpassword::prompt_password("Repeat it: ")?;
+            if a != b {
+                return Err(anyhow!("the two passphrases differ"));
+            }
+            Zeroizing::new(a)
+        }
+    };
+    if p.is_empty() {
+        return Err(
+            anyhow!("the passphrase for {what} is empty").context(Hint::new(
+                "an empty passphrase protects nothing; leave the key unencrypted instead",
+            )),
+        );
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

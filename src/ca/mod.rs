@@ -35,6 +35,7 @@ pub const DEFAULT_CRL_DAYS: u32 = 30;
 #[derive(Debug, Clone)]
 pub struct CaDir {
     dir: PathBuf,
+    passin: Option<crate::passphrase::PassSource>,
 }
 
 /// The advisory lock on a CA directory, held until dropped.
@@ -45,7 +46,27 @@ pub struct CaLock {
 impl CaDir {
     /// A CA directory at `dir` (not checked).
     pub fn at(dir: impl Into<PathBuf>) -> CaDir {
-        CaDir { dir: dir.into() }
+        CaDir {
+            dir: dir.into(),
+            passin: None,
+        }
+    }
+
+    /// Where the passphrase of an encrypted CA key comes from (`--ca-passin`); without one,
+    /// pgcert prompts on a terminal.
+    pub fn with_passin(mut self, passin: Option<crate::passphrase::PassSource>) -> CaDir {
+        self.passin = passin;
+        self
+    }
+
+    /// The passphrase source (passed on to parent CAs).
+    pub fn passin(&self) -> Option<&crate::passphrase::PassSource> {
+        self.passin.as_ref()
+    }
+
+    /// The CA certificate alone (no key needed).
+    pub fn cert(&self) -> Result<CertInfo> {
+        read_one_cert(&self.cacert())
     }
 
     /// Open an existing CA directory: it must hold `cacert.pem`, `private/cakey.pem`,
@@ -132,8 +153,22 @@ impl CaDir {
         let cert = read_one_cert(&self.cacert())?;
         let key_bytes = std::fs::read(self.cakey())
             .with_context(|| format!("cannot read the CA key {}", self.cakey().display()))?;
-        let key = PrivateKey::from_bytes(&key_bytes)
-            .map_err(|e| anyhow!("{}: {e}", self.cakey().display()))?;
+        let key = match PrivateKey::from_bytes(&key_bytes) {
+            Ok(k) => k,
+            Err(crate::pki::key::KeyError::Encrypted) => {
+                let pass = crate::passphrase::obtain(
+                    self.passin.as_ref(),
+                    &self.cakey().display().to_string(),
+                    "--ca-passin",
+                    |_| {},
+                )?;
+                PrivateKey::from_encrypted_bytes(&key_bytes, &pass).map_err(|e| {
+                    anyhow!("{}: {e}", self.cakey().display())
+                        .context(Hint::new("check the passphrase given with --ca-passin"))
+                })?
+            }
+            Err(e) => return Err(anyhow!("{}: {e}", self.cakey().display())),
+        };
         CaSigner::new(cert, key).map_err(|e| {
             anyhow!("cannot use the CA in {}: {e}", self.dir.display()).context(Hint::new(
                 "cacert.pem and private/cakey.pem must be a CA certificate and its own key",
@@ -421,6 +456,8 @@ pub struct NewCa {
     pub parent: Option<PathBuf>,
     /// CRLs of the CAs above (PEM), appended to the initial `crl.pem`.
     pub parent_crls: String,
+    /// Encrypt `private/cakey.pem` with this passphrase (`init-ca --passout`).
+    pub key_passphrase: Option<zeroize::Zeroizing<String>>,
 }
 
 /// Refuse to create a CA where one (or anything) already is.
@@ -471,9 +508,13 @@ fn populate_ca_dir(
         };
         let mut s = Staging::new();
         if write_key {
+            let pem = match &new.key_passphrase {
+                Some(p) => signer.key().encrypted_pem(p).map_err(|e| anyhow!(e))?,
+                None => signer.key().pkcs8_pem(),
+            };
             s.stage(FileWrite::key(
                 ca.cakey(),
-                signer.key().pkcs8_pem().into_bytes(),
+                pem.into_bytes(),
                 Overwrite::Never,
             ))?;
         }
@@ -580,7 +621,12 @@ pub fn careq_path(dir: &Path) -> PathBuf {
 
 /// A directory holding only `private/cakey.pem` and `careq.pem` (`init-ca --csr-only`), built
 /// aside and renamed into place.
-pub fn build_csr_only_dir(dir: &Path, key: &PrivateKey, csr_der: &[u8]) -> Result<NewDir> {
+pub fn build_csr_only_dir(
+    dir: &Path,
+    key: &PrivateKey,
+    csr_der: &[u8],
+    key_passphrase: Option<&str>,
+) -> Result<NewDir> {
     check_new_ca_dir(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -597,9 +643,13 @@ pub fn build_csr_only_dir(dir: &Path, key: &PrivateKey, csr_der: &[u8]) -> Resul
         files::create_dir(&built, files::MODE_DIR)?;
         files::create_dir(&built.join("private"), files::MODE_PRIVATE_DIR)?;
         let mut s = Staging::new();
+        let pem = match key_passphrase {
+            Some(p) => key.encrypted_pem(p).map_err(|e| anyhow!(e))?,
+            None => key.pkcs8_pem(),
+        };
         s.stage(FileWrite::key(
             CaDir::at(&built).cakey(),
-            key.pkcs8_pem().into_bytes(),
+            pem.into_bytes(),
             Overwrite::Never,
         ))?;
         s.stage(FileWrite::public(

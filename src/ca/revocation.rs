@@ -377,7 +377,7 @@ fn plan(ca: &CaDir, req: &CrlRequest<'_>, parent_override: Option<&Path>) -> Res
     };
     match parent {
         Some(p) => {
-            let parent_ca = CaDir::open(&p)?;
+            let parent_ca = CaDir::open(&p)?.with_passin(ca.passin().cloned());
             let above = plan(&parent_ca, req, None)?;
             if let Some(Step::Sign(_, ps)) = above.first()
                 && !cert.is_signed_by(ps.cert())

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 
-use crate::ca::CaDir;
 use crate::ca::revocation::{ChainCrl, CrlRequest, crl_chain};
 use crate::cli::Ctx;
 use crate::error::Hint;
@@ -83,7 +82,7 @@ fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf> {
 
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let ca = CaDir::open(&ctx.ca)?;
+    let ca = ctx.open_ca(&ctx.ca)?;
     let mut parent_crls = Vec::new();
     for f in &a.parent_crl {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;

@@ -7,9 +7,8 @@ use anyhow::anyhow;
 
 use crate::ca::{self, CaDir, NewCa, read_certs};
 use crate::cli::Ctx;
-use crate::cli::args::{load_key, parse_pass};
+use crate::cli::args::load_key;
 use crate::error::Hint;
-use crate::passphrase::PassSource;
 use crate::pki::chain::order_chain;
 use crate::pki::inspect::CertInfo;
 use crate::pki::serial::Serial;
@@ -43,9 +42,6 @@ pub struct Args {
     /// First serial this CA issues, hex (default: random 128-bit).
     #[arg(long, value_name = "HEX", value_parser = |s: &str| s.parse::<Serial>())]
     serial: Option<Serial>,
-    /// Passphrase of the waiting key, if it has one.
-    #[arg(long, value_name = "SPEC", value_parser = parse_pass)]
-    passin: Option<PassSource>,
 }
 
 /// Run.
@@ -71,7 +67,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             )),
         );
     }
-    let key = load_key(&dir.cakey(), a.passin.as_ref(), "--passin", &ctx.report)?;
+    let key = load_key(
+        &dir.cakey(),
+        ctx.ca_passin.as_ref(),
+        "--ca-passin",
+        &ctx.report,
+    )?;
     let mut certs = read_certs(&a.cert)?;
     if let Some(c) = &a.chain {
         certs.extend(read_certs(c)?);
@@ -130,6 +131,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             first_serial: a.serial.clone().unwrap_or_else(Serial::random),
             parent: None,
             parent_crls: String::new(),
+            key_passphrase: None,
         },
     )?;
     ctx.report.finish(&Outcome {

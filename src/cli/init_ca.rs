@@ -44,6 +44,10 @@ pub struct Args {
     /// `pgcert import-ca`.
     #[arg(long, conflicts_with = "parent")]
     csr_only: bool,
+    /// Encrypt the new CA key (PKCS#8, AES-256, PBKDF2): env:VAR, file:PATH, fd:N, stdin or
+    /// pass:TEXT; commands that sign then need --ca-passin.
+    #[arg(long, value_name = "SPEC", value_parser = crate::cli::args::parse_pass)]
+    passout: Option<crate::passphrase::PassSource>,
     /// First serial this CA issues, hex (default: random 128-bit).
     #[arg(long, value_name = "HEX", value_parser = |s: &str| s.parse::<Serial>())]
     serial: Option<Serial>,
@@ -65,7 +69,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     }
     crate::ca::check_new_ca_dir(&ctx.ca)?;
     let parent = match &a.parent {
-        Some(p) => Some(crate::ca::CaDir::open(p)?),
+        Some(p) => Some(ctx.open_ca(p)?),
         None => None,
     };
     let role = if parent.is_some() {
@@ -75,6 +79,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     let profile = a.template.load(role)?;
     let validity = a.validity.resolve(&profile)?;
+    let key_passphrase = match &a.passout {
+        Some(src) => Some(crate::passphrase::obtain_new(
+            Some(src),
+            "the new CA key",
+            "--passout",
+            |w| ctx.report.warn(w),
+        )?),
+        None => None,
+    };
     let key = a.key_type.generate(&ctx.report)?;
     let kid = key_id(&key.spki_der()).map_err(|e| anyhow!(e))?;
     let default_cn = format!(
@@ -91,7 +104,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         let der = crate::pki::csr::make_csr(&subject, &[], &key, Some(a.pathlen.or(Some(0))))
             .map_err(|e| anyhow!(e))?;
         use crate::ca::Placement;
-        let files = crate::ca::build_csr_only_dir(&ctx.ca, &key, &der)?.place()?;
+        let files = crate::ca::build_csr_only_dir(
+            &ctx.ca,
+            &key,
+            &der,
+            key_passphrase.as_deref().map(|s| s.as_str()),
+        )?
+        .place()?;
         ctx.report.finish(&Outcome {
             command: "init-ca --csr-only".into(),
             files,
@@ -118,6 +137,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         key,
         first_serial,
         allow_outlive: ctx.force,
+        key_passphrase,
     };
     let (issued, files) = match &parent {
         None => issuance::create_root(&ctx.ca, req)?,

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use clap::Subcommand;
 
-use crate::ca::CaDir;
 use crate::cli::Ctx;
 use crate::cli::args::{KeyTypeArgs, OutArgs, SanArgs, SubjectArgs, TemplateArgs, ValidityArgs};
 use crate::error::Hint;
@@ -99,7 +98,7 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
         LeafRole::Server => "server",
         _ => "client",
     };
-    let ca = CaDir::open(&ctx.ca)?;
+    let ca = ctx.open_ca(&ctx.ca)?;
     let profile = leaf.template.load(profile_name)?;
     let subject = leaf.subject.resolve(None)?;
     let (dir, owner) = match &pgdata {

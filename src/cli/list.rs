@@ -2,8 +2,8 @@
 
 use anyhow::anyhow;
 
+use crate::ca::index;
 use crate::ca::revocation::{self, Listed};
-use crate::ca::{CaDir, index};
 use crate::cli::Ctx;
 use crate::pki::crl::crl_info;
 use crate::pki::encoding;
@@ -81,7 +81,7 @@ fn table(rows: &[Listed]) -> String {
 
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let ca = CaDir::open(&ctx.ca)?;
+    let ca = ctx.open_ca(&ctx.ca)?;
     let now = time::OffsetDateTime::now_utc();
     let mut notes = Vec::new();
     if a.update_db {

@@ -4,10 +4,12 @@
 pub mod args;
 pub mod bundle;
 pub mod completions;
+pub mod convert;
 pub mod crl;
 pub mod import_ca;
 pub mod init_ca;
 pub mod issue;
+pub mod key;
 pub mod list;
 pub mod quickstart;
 pub mod renew;
@@ -52,6 +54,10 @@ pub struct Cli {
     /// Print nothing on success.
     #[arg(short, long, global = true, conflicts_with = "json")]
     pub quiet: bool,
+    /// Passphrase of encrypted CA keys: env:VAR, file:PATH, fd:N, stdin or pass:TEXT (without
+    /// it pgcert prompts on a terminal). Used for every CA key a command touches.
+    #[arg(long, global = true, value_name = "SPEC", value_parser = crate::cli::args::parse_pass)]
+    pub ca_passin: Option<crate::passphrase::PassSource>,
     /// Replace existing keys and certificates; allow a certificate to outlive its issuer.
     #[arg(long, global = true)]
     pub force: bool,
@@ -97,6 +103,12 @@ pub enum Command {
     /// The CA database as a table: status, expiry, days left.
     #[command(after_long_help = list::HELP)]
     List(list::Args),
+    /// Private keys: generate, encrypt, decrypt.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Convert between PEM, DER, PKCS#8 DER (PgJDBC), PKCS#1 and PKCS#12.
+    #[command(after_long_help = convert::HELP)]
+    Convert(convert::Args),
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
@@ -117,11 +129,18 @@ pub struct Ctx {
     pub ca: PathBuf,
     /// `--force`.
     pub force: bool,
+    /// `--ca-passin`.
+    pub ca_passin: Option<crate::passphrase::PassSource>,
     /// Output.
     pub report: Reporter,
 }
 
 impl Ctx {
+    /// Open a CA directory with the `--ca-passin` source for its key.
+    pub fn open_ca(&self, dir: &std::path::Path) -> anyhow::Result<crate::ca::CaDir> {
+        Ok(crate::ca::CaDir::open(dir)?.with_passin(self.ca_passin.clone()))
+    }
+
     /// Say "waiting for lock" when another pgcert holds the CA.
     pub fn waiting(&self) -> impl FnOnce(&std::path::Path) + '_ {
         |dir| {
@@ -138,7 +157,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ca: cli.ca,
         force: cli.force,
         report: Reporter::new(cli.json, cli.quiet),
+        ca_passin: cli.ca_passin,
     };
+    if let Some(crate::passphrase::PassSource::Literal(_)) = &ctx.ca_passin {
+        ctx.report.warn("pass:TEXT puts the passphrase on the command line, where other users can see it; prefer env:VAR or file:PATH");
+    }
     match cli.command {
         Command::SelfSigned(a) => self_signed::run(&ctx, a),
         Command::InitCa(a) => init_ca::run(&ctx, a),
@@ -150,6 +173,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Revoke(a) => revoke::run(&ctx, a),
         Command::Crl(a) => crl::run(&ctx, a),
         Command::List(a) => list::run(&ctx, a),
+        Command::Key(c) => key::run(&ctx, c),
+        Command::Convert(a) => convert::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 
-use crate::ca::CaDir;
 use crate::cli::Ctx;
 use crate::cli::args::KeyTypeArgs;
 use crate::files::{self, FileWrite, Overwrite, Written};
@@ -153,10 +152,11 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 key: root_key,
                 first_serial: Serial::random(),
                 allow_outlive: false,
+                key_passphrase: None,
             },
         )?;
         written.extend(w);
-        let root_ca = CaDir::open(&root_dir)?;
+        let root_ca = ctx.open_ca(&root_dir)?;
         let inter_key = a.key_type.generate(&ctx.report)?;
         let (inter, w) = issuance::create_intermediate(
             &root_ca,
@@ -171,11 +171,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 key: inter_key,
                 first_serial: Serial::random(),
                 allow_outlive: false,
+                key_passphrase: None,
             },
             ctx.waiting(),
         )?;
         written.extend(w);
-        let inter_ca = CaDir::open(&inter_dir)?;
+        let inter_ca = ctx.open_ca(&inter_dir)?;
         let mut leaf = |role: LeafRole,
                         profile: &str,
                         subject: Subject,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
-use crate::ca::{CaDir, read_certs};
+use crate::ca::read_certs;
 use crate::cli::Ctx;
 use crate::cli::args::{OutArgs, TemplateArgs, ValidityArgs};
 use crate::error::Hint;
@@ -65,7 +65,7 @@ pub struct Args {
 
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let ca = CaDir::open(&ctx.ca)?;
+    let ca = ctx.open_ca(&ctx.ca)?;
     let signer = ca.load_signer()?;
     let old = match (&a.serial, &a.cert) {
         (Some(s), _) => {

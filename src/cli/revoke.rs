@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 
+use crate::ca::read_certs;
 use crate::ca::revocation::{self, parse_reason};
-use crate::ca::{CaDir, read_certs};
 use crate::cli::Ctx;
 use crate::error::Hint;
 use crate::pki::serial::Serial;
@@ -43,12 +43,12 @@ pub struct Args {
 
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let ca = CaDir::open(&ctx.ca)?;
-    let signer = ca.load_signer()?;
+    let ca = ctx.open_ca(&ctx.ca)?;
+    let ca_cert = ca.cert()?; // the key is not needed to revoke
     let cert = match &a.cert {
         Some(f) => {
             let c = read_certs(f)?.remove(0);
-            if !c.is_signed_by(signer.cert()) {
+            if !c.is_signed_by(&ca_cert) {
                 return Err(anyhow!(
                     "{} ({}) was not issued by the CA in {}",
                     f.display(),

@@ -5,12 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 
-use crate::ca::{CaDir, read_certs};
+use crate::ca::read_certs;
 use crate::cli::Ctx;
-use crate::cli::args::{OutArgs, SanArgs, TemplateArgs, ValidityArgs, load_key, parse_pass};
+use crate::cli::args::{OutArgs, SanArgs, TemplateArgs, ValidityArgs, load_key};
 use crate::error::Hint;
 use crate::issuance::{self, LeafRequest, LeafRole, Outputs, SubjectKey};
-use crate::passphrase::PassSource;
 use crate::pki::csr::Csr;
 use crate::pki::issue::{CaSigner, CertSpec};
 use crate::pki::name::San;
@@ -60,9 +59,6 @@ pub struct Args {
     /// The CA's private key (with --ca-cert).
     #[arg(long, value_name = "FILE", requires = "ca_cert")]
     ca_key: Option<PathBuf>,
-    /// Passphrase of the CA key: env:VAR, file:PATH, fd:N, stdin or pass:TEXT.
-    #[arg(long, value_name = "SPEC", value_parser = parse_pass)]
-    ca_passin: Option<PassSource>,
     /// Serial file for --ca-cert signing (default: CA certificate name with .srl).
     #[arg(long, value_name = "FILE", requires = "ca_cert")]
     serial_file: Option<PathBuf>,
@@ -137,7 +133,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         (Some(cert), Some(keyp)) => {
             let mut certs = read_certs(cert)?;
             let ca_cert = certs.remove(0);
-            let ca_key = load_key(keyp, a.ca_passin.as_ref(), "--ca-passin", &ctx.report)?;
+            let ca_key = load_key(keyp, ctx.ca_passin.as_ref(), "--ca-passin", &ctx.report)?;
             let signer = CaSigner::new(ca_cert, ca_key).map_err(|e| {
                 anyhow!(
                     "cannot sign with {} and {}: {e}",
@@ -154,7 +150,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             (issued, files, None)
         }
         _ => {
-            let ca = CaDir::open(&ctx.ca)?;
+            let ca = ctx.open_ca(&ctx.ca)?;
             let req = LeafRequest {
                 role: LeafRole::Cert,
                 spec,

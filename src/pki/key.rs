@@ -364,6 +364,41 @@ impl PrivateKey {
         )
     }
 
+    /// The key as PKCS#8 `ENCRYPTED PRIVATE KEY` PEM: PBES2 with PBKDF2-HMAC-SHA256
+    /// (600,000 iterations, random 16-byte salt) and AES-256-CBC, which OpenSSL 1.1/3 and
+    /// PostgreSQL (`ssl_passphrase_command`) read.
+    pub fn encrypted_pem(&self, passphrase: &str) -> Result<String, KeyError> {
+        let mut salt = [0u8; 16];
+        let mut iv = [0u8; 16];
+        getrandom::fill(&mut salt).map_err(|e| KeyError::Generation(e.to_string()))?;
+        getrandom::fill(&mut iv).map_err(|e| KeyError::Generation(e.to_string()))?;
+        let params =
+            pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(600_000, &salt, iv)
+                .map_err(|e| KeyError::Generation(e.to_string()))?;
+        let info = pkcs8::PrivateKeyInfoRef::from_der(&self.pkcs8)
+            .map_err(|e| KeyError::NotAKey(e.to_string()))?;
+        let doc = info
+            .encrypt_with_params(params, passphrase)
+            .map_err(|e| KeyError::Generation(format!("encryption failed: {e}")))?;
+        Ok(encoding::to_pem("ENCRYPTED PRIVATE KEY", doc.as_bytes()))
+    }
+
+    /// PKCS#1 `RSA PRIVATE KEY` PEM (RSA keys only), the "traditional" form.
+    pub fn pkcs1_pem(&self) -> Result<String, KeyError> {
+        use rsa::pkcs1::EncodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        let k = rsa::PrivateKey::from_pkcs8_der(&self.pkcs8).map_err(|_| {
+            KeyError::Unsupported(format!(
+                "{} key in PKCS#1 form (RSA only)",
+                self.kind.describe()
+            ))
+        })?;
+        let der = k
+            .to_pkcs1_der()
+            .map_err(|e| KeyError::NotAKey(e.to_string()))?;
+        Ok(encoding::to_pem("RSA PRIVATE KEY", der.as_bytes()))
+    }
+
     /// The kind of key.
     pub fn kind(&self) -> KeyKind {
         self.kind
@@ -424,6 +459,22 @@ mod tests {
             let der = PrivateKey::from_bytes(k.pkcs8_der()).unwrap();
             assert_eq!(der.kind(), k.kind());
         }
+    }
+
+    #[test]
+    fn encrypted_keys_round_trip_and_wrong_passphrase_is_named() {
+        let k = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+        let pem = k.encrypted_pem("correct horse").unwrap();
+        assert!(matches!(
+            PrivateKey::from_bytes(pem.as_bytes()),
+            Err(KeyError::Encrypted)
+        ));
+        let back = PrivateKey::from_encrypted_bytes(pem.as_bytes(), "correct horse").unwrap();
+        assert_eq!(back.spki_der(), k.spki_der());
+        assert!(matches!(
+            PrivateKey::from_encrypted_bytes(pem.as_bytes(), "wrong"),
+            Err(KeyError::WrongPassphrase)
+        ));
     }
 
     #[test]

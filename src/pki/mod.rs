@@ -9,5 +9,6 @@ pub mod inspect;
 pub mod issue;
 pub mod key;
 pub mod name;
+pub mod object;
 pub mod profile;
 pub mod serial;

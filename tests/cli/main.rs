@@ -6,6 +6,7 @@ mod chains;
 mod csr;
 mod examples;
 mod help;
+mod keys;
 mod postgres;
 mod quickstart;
 mod revocation;

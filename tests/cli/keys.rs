@@ -1,0 +1,415 @@
+//! Keys and formats: `key gen|encrypt|decrypt`, encrypted CA keys, `convert`; checked with
+//! openssl, keytool and a real PostgreSQL (ssl_passphrase_command).
+
+use crate::support::{PgServer, Sandbox, postgres_available, require, snapshot};
+
+#[test]
+fn encrypted_keys_are_read_by_openssl_and_decrypt_round_trips() {
+    if !require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    for kt in ["ecdsa-p256", "ed25519", "rsa2048"] {
+        let f = format!("{kt}.key");
+        let out = sb
+            .pgcert_cmd(&[
+                "key",
+                "gen",
+                "--key-type",
+                kt,
+                "--passout",
+                "env:KP",
+                "--out",
+                &f,
+            ])
+            .env("KP", "s3cret")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(sb.mode(&f), 0o600);
+        assert!(
+            sb.read(&f)
+                .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        );
+        sb.openssl_ok(&["pkey", "-in", &f, "-passin", "pass:s3cret", "-noout"]);
+        let r = sb.openssl(&["pkey", "-in", &f, "-passin", "pass:wrong", "-noout"]);
+        assert!(!r.status.success());
+    }
+    // decrypt in place keeps the file's place and mode; a wrong passphrase changes nothing
+    sb.write("pw", "s3cret\n");
+    let before = snapshot(&sb.dir);
+    let e = sb.fails(&[
+        "key",
+        "decrypt",
+        "rsa2048.key",
+        "--passin",
+        "env:NOPE_NOT_SET",
+    ]);
+    assert!(e.contains("NOPE_NOT_SET"), "{e}");
+    sb.write("bad", "nope\n");
+    let e = sb.fails(&["key", "decrypt", "rsa2048.key", "--passin", "file:bad"]);
+    assert!(
+        e.contains("wrong passphrase") && e.contains("rsa2048.key"),
+        "{e}"
+    );
+    let mut after = snapshot(&sb.dir);
+    after.remove(std::path::Path::new("bad"));
+    assert!(before == after, "nothing changed");
+    sb.ok(&["key", "decrypt", "rsa2048.key", "--passin", "file:pw"]);
+    assert!(
+        sb.read("rsa2048.key")
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    assert_eq!(sb.mode("rsa2048.key"), 0o600);
+    sb.openssl_ok(&["pkey", "-in", "rsa2048.key", "-noout"]);
+    // encrypt it again, to a new file, and openssl-made encrypted keys are read too
+    sb.ok(&[
+        "key",
+        "encrypt",
+        "rsa2048.key",
+        "--passout",
+        "file:pw",
+        "--out",
+        "again.key",
+    ]);
+    sb.openssl_ok(&[
+        "pkey",
+        "-in",
+        "again.key",
+        "-passin",
+        "pass:s3cret",
+        "-noout",
+    ]);
+    sb.openssl_ok(&[
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-384",
+        "-aes-128-cbc",
+        "-pass",
+        "pass:s3cret",
+        "-out",
+        "o.key",
+    ]);
+    sb.ok(&[
+        "key",
+        "decrypt",
+        "o.key",
+        "--passin",
+        "file:pw",
+        "--out",
+        "o-plain.key",
+    ]);
+    // legacy OpenSSL PEM encryption is named, not mis-read
+    sb.openssl_ok(&[
+        "genrsa",
+        "-traditional",
+        "-aes256",
+        "-passout",
+        "pass:s3cret",
+        "-out",
+        "legacy.key",
+        "2048",
+    ]);
+    let e = sb.fails(&[
+        "key",
+        "decrypt",
+        "legacy.key",
+        "--passin",
+        "file:pw",
+        "--out",
+        "l.key",
+    ]);
+    assert!(e.contains("legacy") && e.contains("openssl pkey"), "{e}");
+}
+
+#[test]
+fn encrypted_ca_key_needs_ca_passin() {
+    let sb = Sandbox::new();
+    let run = |args: &[&str]| sb.pgcert_cmd(args).env("KP", "s3cret").output().unwrap();
+    assert!(
+        run(&["init-ca", "--ca", "root", "--passout", "env:KP"])
+            .status
+            .success()
+    );
+    assert!(
+        sb.read("root/private/cakey.pem")
+            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    );
+    let before = snapshot(&sb.dir);
+    let e = sb.fails(&["issue", "client", "--ca", "root", "--cn", "a"]);
+    assert!(
+        e.contains("passphrase-protected") && e.contains("--ca-passin"),
+        "{e}"
+    );
+    let e = sb.fails(&[
+        "--ca-passin",
+        "pass:wrong",
+        "issue",
+        "client",
+        "--ca",
+        "root",
+        "--cn",
+        "a",
+    ]);
+    assert!(e.contains("wrong passphrase"), "{e}");
+    assert!(before == snapshot(&sb.dir));
+    assert!(
+        run(&[
+            "--ca-passin",
+            "env:KP",
+            "init-ca",
+            "--ca",
+            "inter",
+            "--parent",
+            "root"
+        ])
+        .status
+        .success()
+    );
+    assert!(
+        run(&[
+            "--ca-passin",
+            "env:KP",
+            "issue",
+            "client",
+            "--ca",
+            "inter",
+            "--cn",
+            "a"
+        ])
+        .status
+        .success()
+    );
+    assert!(
+        run(&["--ca-passin", "env:KP", "crl", "--ca", "inter"])
+            .status
+            .success()
+    );
+    // revoking needs no key
+    sb.ok(&["revoke", "--ca", "inter", "--cert", "postgresql.crt"]);
+}
+
+#[test]
+fn convert_writes_pk8_der_pem_and_pkcs12_that_openssl_and_keytool_read() {
+    if !require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "root"]);
+    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "app",
+        "--out",
+        "c",
+        "--key-type",
+        "rsa2048",
+    ]);
+    sb.ok(&[
+        "convert",
+        "c/postgresql.key",
+        "--to",
+        "pk8",
+        "--out",
+        "k.pk8",
+    ]);
+    assert_eq!(sb.mode("k.pk8"), 0o600);
+    sb.openssl_ok(&[
+        "pkcs8",
+        "-inform",
+        "DER",
+        "-nocrypt",
+        "-in",
+        "k.pk8",
+        "-out",
+        "/dev/null",
+    ]);
+    assert_eq!(
+        std::fs::read(sb.path("k.pk8")).unwrap(),
+        std::fs::read(sb.path("c/postgresql.pk8")).unwrap()
+    );
+    // DER <-> PEM
+    sb.openssl_ok(&[
+        "x509",
+        "-in",
+        "c/postgresql.crt",
+        "-outform",
+        "DER",
+        "-out",
+        "leaf.der",
+    ]);
+    sb.ok(&["convert", "leaf.der", "--to", "pem", "--out", "leaf.pem"]);
+    assert_eq!(
+        sb.openssl_ok(&["x509", "-in", "leaf.pem", "-noout", "-serial"]),
+        sb.openssl_ok(&["x509", "-in", "c/postgresql.crt", "-noout", "-serial"])
+    );
+    sb.ok(&["convert", "leaf.pem", "--to", "der", "--out", "leaf2.der"]);
+    assert_eq!(
+        std::fs::read(sb.path("leaf.der")).unwrap(),
+        std::fs::read(sb.path("leaf2.der")).unwrap()
+    );
+    let e = sb.fails(&[
+        "convert",
+        "c/postgresql.crt",
+        "--to",
+        "der",
+        "--out",
+        "two.der",
+    ]);
+    assert!(e.contains("DER holds one"), "{e}");
+    // PKCS#1 for an RSA key
+    sb.ok(&[
+        "convert",
+        "c/postgresql.key",
+        "--to",
+        "pkcs1",
+        "--out",
+        "rsa1.key",
+    ]);
+    assert!(
+        sb.read("rsa1.key")
+            .starts_with("-----BEGIN RSA PRIVATE KEY-----")
+    );
+    sb.openssl_ok(&["rsa", "-in", "rsa1.key", "-check", "-noout"]);
+    // PKCS#12 with leaf, intermediate and root
+    let out = sb
+        .pgcert_cmd(&[
+            "convert",
+            "c/postgresql.crt",
+            "--key",
+            "c/postgresql.key",
+            "--chain",
+            "c/root.crt",
+            "--to",
+            "p12",
+            "--passout",
+            "env:P12",
+            "--out",
+            "app.p12",
+        ])
+        .env("P12", "changeit")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sb.mode("app.p12"), 0o600);
+    let info = sb.openssl(&[
+        "pkcs12",
+        "-info",
+        "-in",
+        "app.p12",
+        "-passin",
+        "pass:changeit",
+        "-nodes",
+    ]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.status.success()
+            && text.matches("BEGIN CERTIFICATE").count() == 3
+            && text.contains("BEGIN PRIVATE KEY"),
+        "{text}"
+    );
+    if require("keytool") {
+        let k = std::process::Command::new("keytool")
+            .args([
+                "-list",
+                "-v",
+                "-storetype",
+                "PKCS12",
+                "-storepass",
+                "changeit",
+                "-keystore",
+            ])
+            .arg(sb.path("app.p12"))
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&k.stdout);
+        assert!(
+            k.status.success()
+                && t.contains("PrivateKeyEntry")
+                && t.contains("Certificate chain length: 3"),
+            "{t}"
+        );
+    }
+    // a key that does not belong to the certificate
+    sb.ok(&["key", "gen", "--out", "other.key"]);
+    let e = sb.fails(&[
+        "convert",
+        "c/postgresql.crt",
+        "--key",
+        "other.key",
+        "--to",
+        "p12",
+        "--passout",
+        "pass:x",
+        "--out",
+        "bad.p12",
+    ]);
+    assert!(e.contains("matches the private key"), "{e}");
+}
+
+#[test]
+fn postgres_loads_an_encrypted_server_key_through_ssl_passphrase_command() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "ca"]);
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "ca",
+        "--cn",
+        "localhost",
+        "--pgdata",
+        &data,
+    ]);
+    let key = format!("{data}/server.key");
+    let out = sb
+        .pgcert_cmd(&["key", "encrypt", &key, "--passout", "env:KP"])
+        .env("KP", "s3cret")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let owner = std::process::Command::new("stat")
+        .args(["-c", "%U %a"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&owner.stdout).trim(),
+        "postgres 600",
+        "in place keeps the owner"
+    );
+    pg.conf("ssl = on\nssl_passphrase_command = 'echo s3cret'");
+    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    pg.start();
+    let root = sb.path("ca/root.crt").display().to_string();
+    let (ok, out) = pg.psql(
+        &format!(
+            "host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"
+        ),
+        &sb.path("home"),
+    );
+    assert!(ok && out.contains("postgres t"), "{out}");
+}
