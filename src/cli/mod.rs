@@ -16,7 +16,9 @@ pub mod renew;
 pub mod req;
 pub mod revoke;
 pub mod self_signed;
+pub mod show;
 pub mod sign;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -109,6 +111,12 @@ pub enum Command {
     /// Convert between PEM, DER, PKCS#8 DER (PgJDBC), PKCS#1 and PKCS#12.
     #[command(after_long_help = convert::HELP)]
     Convert(convert::Args),
+    /// Show certificates, CSRs, CRLs and keys (PEM or DER), by content.
+    #[command(after_long_help = show::HELP)]
+    Show(show::Args),
+    /// Verify a certificate: chain, validity, purpose, libpq host rules, user, CRLs.
+    #[command(after_long_help = verify::HELP)]
+    Verify(verify::Args),
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
@@ -175,6 +183,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(a) => list::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
         Command::Convert(a) => convert::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Verify(a) => verify::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

@@ -3,6 +3,7 @@
 pub mod chain;
 pub mod crl;
 pub mod csr;
+pub mod describe;
 pub mod encoding;
 pub mod hash;
 pub mod inspect;
@@ -12,3 +13,4 @@ pub mod name;
 pub mod object;
 pub mod profile;
 pub mod serial;
+pub mod verify;

@@ -20,6 +20,8 @@ const COMMANDS: &[&[&str]] = &[
     &["key", "encrypt"],
     &["key", "decrypt"],
     &["convert"],
+    &["show"],
+    &["verify"],
     &["quickstart"],
     &["completions"],
     &["man"],

@@ -6,6 +6,7 @@ mod chains;
 mod csr;
 mod examples;
 mod help;
+mod inspect;
 mod keys;
 mod postgres;
 mod quickstart;
