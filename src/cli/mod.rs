@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod bundle;
+pub mod check;
 pub mod completions;
 pub mod convert;
 pub mod crl;
@@ -117,6 +118,9 @@ pub enum Command {
     /// Verify a certificate: chain, validity, purpose, libpq host rules, user, CRLs.
     #[command(after_long_help = verify::HELP)]
     Verify(verify::Args),
+    /// The doctor: what PostgreSQL or libpq will refuse, before they do.
+    #[command(after_long_help = check::HELP)]
+    Check(check::Args),
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
@@ -185,6 +189,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Convert(a) => convert::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Check(a) => check::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

@@ -1,4 +1,5 @@
 //! What PostgreSQL and libpq expect: configuration lines for the server and the client.
 
+pub mod check;
 pub mod conf;
 pub mod rules;

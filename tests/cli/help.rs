@@ -22,6 +22,7 @@ const COMMANDS: &[&[&str]] = &[
     &["convert"],
     &["show"],
     &["verify"],
+    &["check"],
     &["quickstart"],
     &["completions"],
     &["man"],

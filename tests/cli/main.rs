@@ -4,6 +4,7 @@ mod bad_input;
 mod ca_database;
 mod chains;
 mod csr;
+mod doctor;
 mod examples;
 mod help;
 mod inspect;

@@ -1,0 +1,129 @@
+//! `pgcert check`: the server/client doctor.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+
+use crate::cli::Ctx;
+use crate::error::{Hint, sanitize};
+use crate::postgres::check::{self, ClientFiles, Level};
+use crate::report::Mode;
+
+pub(crate) const HELP: &str = "Predicts what PostgreSQL or libpq will refuse, before they refuse it.
+--pgdata DIR: reads the ssl settings of DIR/postgresql.conf (or --config FILE, e.g. Debian's /etc/postgresql/15/main/\
+postgresql.conf) and postgresql.auto.conf, resolves relative paths against DIR as the server does, and checks the key \
+file (owned by the database user, the directory's owner, with 0600 or less, or by root with 0640 or less), that the \
+first certificate matches the key, the chain order, intermediates that are not CAs, a missing intermediate, a root in \
+server.crt (a note), expiry (a warning within 30 days), ssl_ca_file, and CRLs (readable, current, one for every CA).
+--client [DIR]: libpq's files (default ~/.postgresql; PGSSLCERT, PGSSLKEY, PGSSLROOTCERT, PGSSLCRL override): the key \
+rule for the connecting user, key vs certificate, chain to root.crt, expiry.
+--cert F --key F: a certificate file and its key.
+
+EXAMPLES:
+  pgcert check --pgdata /var/lib/postgresql/15/main --config /etc/postgresql/15/main/postgresql.conf
+  pgcert check --client
+  pgcert check --cert server.crt --key server.key
+
+EXIT CODES:
+  0  nothing will be refused (warnings and notes may be printed)
+  1  at least one error: PostgreSQL or libpq would refuse
+  2  bad usage";
+
+/// Flags.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["pgdata", "client", "cert"])))]
+pub struct Args {
+    /// A PostgreSQL data directory.
+    #[arg(long, value_name = "DIR")]
+    pgdata: Option<PathBuf>,
+    /// postgresql.conf when it is not in the data directory.
+    #[arg(long, value_name = "FILE", requires = "pgdata")]
+    config: Option<PathBuf>,
+    /// libpq's files in DIR (default ~/.postgresql).
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    client: Option<Option<PathBuf>>,
+    /// A certificate file (with --key).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Its private key.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+}
+
+/// Run.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let now = time::OffsetDateTime::now_utc();
+    let report = if let Some(d) = &a.pgdata {
+        let settings = check::server_settings(d, a.config.as_deref()).map_err(|e| {
+            anyhow!(e).context(Hint::new(
+                "give the data directory, and --config FILE when postgresql.conf lives elsewhere",
+            ))
+        })?;
+        let (uid, _) = crate::files::owner_of(d)?;
+        check::check_server(&settings, uid, now)
+    } else if let Some(dir) = &a.client {
+        let dir = match dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".postgresql"))
+                .ok_or_else(|| anyhow!("HOME is not set; give the directory: --client DIR"))?,
+        };
+        let uid =
+            check::effective_uid().ok_or_else(|| anyhow!("cannot tell the current user's uid"))?;
+        check::check_client(&ClientFiles::from_dir(&dir), uid, now)
+    } else {
+        check::check_files(
+            a.cert.as_deref().expect("group"),
+            a.key.as_deref().expect("requires"),
+            now,
+        )
+    };
+    match ctx.report.mode() {
+        Mode::Json => {
+            let j = serde_json::json!({ "command": "check", "ok": report.errors() == 0, "findings": report.findings });
+            ctx.report
+                .data(&format!("{}\n", serde_json::to_string_pretty(&j)?));
+        }
+        Mode::Human => {
+            let mut out = String::new();
+            for f in &report.findings {
+                let tag = match f.level {
+                    Level::Error => "ERROR  ",
+                    Level::Warning => "warning",
+                    Level::Note => "note   ",
+                    Level::Ok => "ok     ",
+                };
+                let file = f
+                    .file
+                    .as_ref()
+                    .map(|p| format!("{}: ", p.display()))
+                    .unwrap_or_default();
+                out.push_str(&format!("{tag} {file}{}\n", f.message));
+                if let Some(fix) = &f.fix {
+                    out.push_str(&format!("        fix: {fix}\n"));
+                }
+            }
+            ctx.report.data(&sanitize(&out));
+        }
+        Mode::Quiet => {}
+    }
+    match report.errors() {
+        0 => Ok(()),
+        n => {
+            let first = report
+                .findings
+                .iter()
+                .find(|f| f.level == Level::Error)
+                .expect("n > 0");
+            Err(anyhow!(
+                "{n} problem(s) that PostgreSQL or libpq would refuse; the first: {}{}",
+                first
+                    .file
+                    .as_ref()
+                    .map(|p| format!("{}: ", p.display()))
+                    .unwrap_or_default(),
+                first.message
+            ))
+        }
+    }
+}

@@ -1,0 +1,663 @@
+//! The doctor: what PostgreSQL or libpq will refuse, found before they refuse it.
+//!
+//! Server side: the ssl settings of `postgresql.conf` (and `postgresql.auto.conf`, which
+//! overrides it), relative paths resolved against the data directory as the server does; the
+//! key file rule of be-secure-common.c; `ssl_cert_file` read like SSL_CTX_use_certificate_chain_file
+//! (the first certificate must match the key, the rest are the chain sent to clients);
+//! `ssl_ca_file`, `ssl_crl_file`, `ssl_crl_dir` as OpenSSL loads them (CRL_CHECK_ALL).
+//! Client side: libpq's files (`~/.postgresql/postgresql.crt`, `postgresql.key`, `root.crt`,
+//! `root.crl`, or PGSSLCERT, PGSSLKEY, PGSSLROOTCERT, PGSSLCRL) and its key file rule.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::pki::crl::crl_info;
+use crate::pki::encoding;
+use crate::pki::inspect::CertInfo;
+use crate::pki::key::{KeyError, PrivateKey};
+use crate::postgres::rules::{KeyOwner, check_key_file};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// PostgreSQL or libpq will refuse (exit 1).
+    Error,
+    /// Will break soon or in some setups.
+    Warning,
+    /// Worth knowing; nothing breaks.
+    Note,
+    /// Checked and fine.
+    Ok,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Severity.
+    pub level: Level,
+    /// The file concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// What is wrong (or right).
+    pub message: String,
+    /// What to do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// A set of findings.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Findings in the order checked.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        level: Level,
+        file: Option<&Path>,
+        message: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.findings.push(Finding {
+            level,
+            file: file.map(Path::to_path_buf),
+            message: message.into(),
+            fix,
+        });
+    }
+    /// How many errors.
+    pub fn errors(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.level == Level::Error)
+            .count()
+    }
+}
+
+/// The server's TLS settings.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// `ssl`.
+    pub ssl: bool,
+    /// `ssl_cert_file`, resolved.
+    pub cert: PathBuf,
+    /// `ssl_key_file`, resolved.
+    pub key: PathBuf,
+    /// `ssl_ca_file`, resolved, when set.
+    pub ca: Option<PathBuf>,
+    /// `ssl_crl_file`, resolved, when set.
+    pub crl: Option<PathBuf>,
+    /// `ssl_crl_dir`, resolved, when set.
+    pub crl_dir: Option<PathBuf>,
+    /// `ssl_passphrase_command` is set.
+    pub passphrase_command: bool,
+    /// The config files read.
+    pub sources: Vec<PathBuf>,
+}
+
+/// Parse one postgresql.conf value: 'quoted' ('' escapes a quote, \ escapes) or bare.
+fn conf_value(raw: &str) -> String {
+    let raw = raw.trim();
+    if let Some(rest) = raw.strip_prefix('\'') {
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    out.push('\'');
+                }
+                '\'' => break,
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    } else {
+        raw.split('#').next().unwrap_or("").trim().to_string()
+    }
+}
+
+/// Read `name = value` settings (later lines win), lower-cased names.
+pub fn parse_conf(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let (name, rest) = match l.split_once('=') {
+            Some((n, r)) if !n.trim().contains(char::is_whitespace) => (n.trim(), r),
+            _ => match l.split_once(char::is_whitespace) {
+                Some((n, r)) => (n, r),
+                None => continue,
+            },
+        };
+        out.push((name.to_ascii_lowercase(), conf_value(rest)));
+    }
+    out
+}
+
+/// The ssl settings a server with this data directory (and config file) uses.
+pub fn server_settings(pgdata: &Path, config: Option<&Path>) -> Result<ServerSettings, String> {
+    let main = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| pgdata.join("postgresql.conf"));
+    let mut sources = Vec::new();
+    let mut settings: Vec<(String, String)> = Vec::new();
+    for f in [main.clone(), pgdata.join("postgresql.auto.conf")] {
+        match std::fs::read_to_string(&f) {
+            Ok(t) => {
+                settings.extend(parse_conf(&t));
+                sources.push(f);
+            }
+            Err(e) if f == main => return Err(format!("cannot read {}: {e}", f.display())),
+            Err(_) => {}
+        }
+    }
+    let get = |name: &str| {
+        settings
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let path = |name: &str, default: &str| -> Option<PathBuf> {
+        let v = get(name).unwrap_or_else(|| default.to_string());
+        if v.is_empty() {
+            None
+        } else {
+            Some(pgdata.join(v))
+        }
+    };
+    let on = |v: Option<String>| {
+        v.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "yes" | "1"))
+    };
+    Ok(ServerSettings {
+        ssl: on(get("ssl")),
+        cert: path("ssl_cert_file", "server.crt").expect("default"),
+        key: path("ssl_key_file", "server.key").expect("default"),
+        ca: path("ssl_ca_file", ""),
+        crl: path("ssl_crl_file", ""),
+        crl_dir: path("ssl_crl_dir", ""),
+        passphrase_command: get("ssl_passphrase_command").is_some_and(|v| !v.is_empty()),
+        sources,
+    })
+}
+
+fn read_certs(r: &mut Report, path: &Path, what: &str) -> Option<Vec<CertInfo>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            r.add(
+                Level::Error,
+                Some(path),
+                format!("cannot read the {what}: {e}"),
+                Some("check the path and that the database user can read it".into()),
+            );
+            return None;
+        }
+    };
+    let blocks = match encoding::blocks(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            r.add(
+                Level::Error,
+                Some(path),
+                format!("the {what} is not PEM or DER: {e}"),
+                None,
+            );
+            return None;
+        }
+    };
+    let mut out = Vec::new();
+    for b in blocks {
+        if matches!(
+            b.label.as_deref(),
+            None | Some("CERTIFICATE") | Some("TRUSTED CERTIFICATE")
+        ) {
+            match CertInfo::parse(&b.der) {
+                Ok(c) => out.push(c),
+                Err(e) => r.add(
+                    Level::Error,
+                    Some(path),
+                    format!("a certificate in the {what} is invalid: {e}"),
+                    None,
+                ),
+            }
+        } else {
+            r.add(
+                Level::Error,
+                Some(path),
+                format!(
+                    "the {what} holds a {}, not a certificate",
+                    b.label.unwrap_or_default()
+                ),
+                Some(format!("run 'pgcert show {}'", path.display())),
+            );
+        }
+    }
+    if out.is_empty() {
+        r.add(
+            Level::Error,
+            Some(path),
+            format!("the {what} holds no certificate"),
+            None,
+        );
+        return None;
+    }
+    Some(out)
+}
+
+fn check_times(r: &mut Report, path: &Path, certs: &[CertInfo], now: OffsetDateTime) {
+    for c in certs {
+        if now < c.not_before {
+            r.add(
+                Level::Error,
+                Some(path),
+                format!("{} is not valid until {}", c.subject, c.not_before),
+                Some("check the clock, or issue it with an earlier --not-before".into()),
+            );
+        } else if now > c.not_after {
+            r.add(
+                Level::Error,
+                Some(path),
+                format!("{} expired on {}", c.subject, c.not_after),
+                Some("renew it: pgcert renew --cert FILE".into()),
+            );
+        } else if c.not_after - now < Duration::days(30) {
+            r.add(
+                Level::Warning,
+                Some(path),
+                format!(
+                    "{} expires in {} days ({})",
+                    c.subject,
+                    (c.not_after - now).whole_days(),
+                    c.not_after
+                ),
+                Some("renew it soon: pgcert renew --cert FILE".into()),
+            );
+        }
+    }
+}
+
+/// Key file, key vs first certificate, order, CA flags, expiry: shared by both sides.
+fn check_pair(
+    r: &mut Report,
+    cert_path: &Path,
+    key_path: &Path,
+    owner: Option<(KeyOwner, u32)>,
+    can_decrypt: bool,
+    now: OffsetDateTime,
+) -> Option<Vec<CertInfo>> {
+    // the key file itself
+    match std::fs::metadata(key_path) {
+        Err(e) => r.add(
+            Level::Error,
+            Some(key_path),
+            format!("could not access private key file: {e}"),
+            None,
+        ),
+        Ok(m) if !m.is_file() => r.add(
+            Level::Error,
+            Some(key_path),
+            "the private key file is not a regular file",
+            None,
+        ),
+        Ok(m) => {
+            if let Some((who, uid)) = owner {
+                match check_key_file(m.uid(), m.mode(), uid, who) {
+                    Ok(()) => r.add(
+                        Level::Ok,
+                        Some(key_path),
+                        format!(
+                            "key file owner and mode {:04o} are accepted",
+                            m.mode() & 0o7777
+                        ),
+                        None,
+                    ),
+                    Err(e) => r.add(
+                        Level::Error,
+                        Some(key_path),
+                        format!("private key file {e}"),
+                        Some(format!(
+                            "chmod 600 {} (and chown it to the {})",
+                            key_path.display(),
+                            if who == KeyOwner::Server {
+                                "database user"
+                            } else {
+                                "connecting user"
+                            }
+                        )),
+                    ),
+                }
+            } else if m.mode() & 0o077 != 0 {
+                r.add(
+                    Level::Warning,
+                    Some(key_path),
+                    format!(
+                        "the private key is readable by group or others (mode {:04o})",
+                        m.mode() & 0o7777
+                    ),
+                    Some(format!("chmod 600 {}", key_path.display())),
+                );
+            }
+        }
+    }
+    let key = match std::fs::read(key_path).map(|b| PrivateKey::from_bytes(&b)) {
+        Ok(Ok(k)) => Some(k),
+        Ok(Err(KeyError::Encrypted)) | Ok(Err(KeyError::LegacyEncrypted)) => {
+            if can_decrypt {
+                r.add(
+                    Level::Note,
+                    Some(key_path),
+                    "the key is encrypted; ssl_passphrase_command supplies the passphrase",
+                    None,
+                );
+            } else {
+                r.add(Level::Warning, Some(key_path), "the key is encrypted and nothing supplies its passphrase", Some("set ssl_passphrase_command (server) or sslpassword (libpq), or 'pgcert key decrypt' it".into()));
+            }
+            None
+        }
+        Ok(Err(e)) => {
+            r.add(
+                Level::Error,
+                Some(key_path),
+                format!("cannot load the private key: {e}"),
+                None,
+            );
+            None
+        }
+        Err(_) => None,
+    };
+    let certs = read_certs(r, cert_path, "certificate file")?;
+    if let Some(k) = &key {
+        let spki = k.spki_der();
+        if certs[0].spki == spki {
+            r.add(
+                Level::Ok,
+                Some(cert_path),
+                format!(
+                    "the first certificate ({}) matches the key",
+                    certs[0].subject
+                ),
+                None,
+            );
+        } else if let Some(pos) = certs.iter().position(|c| c.spki == spki) {
+            r.add(Level::Error, Some(cert_path), format!("the key belongs to certificate {} ({}), but the first certificate must be the key's", pos + 1, certs[pos].subject), Some("put the leaf first, then the intermediates: pgcert bundle FILE --out FILE".into()));
+        } else {
+            r.add(
+                Level::Error,
+                Some(cert_path),
+                format!(
+                    "certificate does not match private key file {}",
+                    key_path.display()
+                ),
+                Some("use the certificate issued for this key".into()),
+            );
+        }
+    }
+    for i in 0..certs.len().saturating_sub(1) {
+        if !certs[i].is_signed_by(&certs[i + 1]) {
+            r.add(Level::Error, Some(cert_path), format!("the chain is out of order: certificate {} ({}) did not issue certificate {} ({})", i + 2, certs[i + 1].subject, i + 1, certs[i].subject), Some("order it leaf first: pgcert bundle FILE --out FILE".into()));
+            break;
+        }
+        if !certs[i + 1].can_sign_certificates() {
+            r.add(
+                Level::Error,
+                Some(cert_path),
+                format!(
+                    "{} is in the chain but is not a CA (CA:TRUE with keyCertSign)",
+                    certs[i + 1].subject
+                ),
+                None,
+            );
+        }
+    }
+    check_times(r, cert_path, &certs, now);
+    Some(certs)
+}
+
+fn read_crls(r: &mut Report, path: &Path, now: OffsetDateTime) -> Vec<crate::pki::crl::CrlInfo> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            r.add(
+                Level::Error,
+                Some(path),
+                format!("cannot read the CRL: {e}"),
+                None,
+            );
+            return vec![];
+        }
+    };
+    let mut out = Vec::new();
+    for b in encoding::blocks(&bytes).unwrap_or_default() {
+        match crl_info(&b.der) {
+            Ok(i) => {
+                if let Some(n) = i.next_update {
+                    if n <= now {
+                        r.add(Level::Error, Some(path), format!("the CRL of {} expired on {n}: every certificate it covers is refused", i.issuer), Some("publish a new one: pgcert crl".into()));
+                    } else if n - now < Duration::days(7) {
+                        r.add(
+                            Level::Warning,
+                            Some(path),
+                            format!("the CRL of {} expires on {n}", i.issuer),
+                            Some("run pgcert crl before then".into()),
+                        );
+                    }
+                }
+                out.push(i);
+            }
+            Err(e) => r.add(Level::Error, Some(path), format!("not a CRL: {e}"), None),
+        }
+    }
+    out
+}
+
+/// Check a server's TLS files. `db_uid` is the database user's uid (the data directory's owner).
+pub fn check_server(s: &ServerSettings, db_uid: u32, now: OffsetDateTime) -> Report {
+    let mut r = Report::default();
+    if !s.ssl {
+        r.add(
+            Level::Warning,
+            s.sources.first().map(PathBuf::as_path),
+            "ssl is off: the server does not use these files",
+            Some("set ssl = on".into()),
+        );
+    }
+    let chain = check_pair(
+        &mut r,
+        &s.cert,
+        &s.key,
+        Some((KeyOwner::Server, db_uid)),
+        s.passphrase_command,
+        now,
+    );
+    let roots =
+        s.ca.as_ref()
+            .and_then(|ca| read_certs(&mut r, ca, "ssl_ca_file"));
+    if let Some(roots) = &roots {
+        check_times(&mut r, s.ca.as_deref().expect("set"), roots, now);
+    }
+    if let Some(chain) = &chain {
+        let last = chain.last().expect("non-empty");
+        if chain.len() > 1 && last.is_self_issued() {
+            r.add(Level::Note, Some(&s.cert), format!("the certificate file includes the root {}; clients must have it anyway, so it is not needed there (harmless)", last.subject), None);
+        } else if !last.is_self_issued() {
+            match roots.as_ref().and_then(|rs| rs.iter().find(|c| last.is_signed_by(c))) {
+                Some(c) if c.is_self_issued() => r.add(Level::Ok, Some(&s.cert), format!("the chain reaches the root {}", c.subject), None),
+                Some(c) => r.add(Level::Error, Some(&s.cert), format!("a missing intermediate: {} is issued by {}, which is not in the certificate file", last.subject, c.subject), Some("append the intermediate to the certificate file (leaf first)".into())),
+                None => r.add(Level::Note, Some(&s.cert), format!("clients need the root that issued {} ({}) as sslrootcert", last.subject, last.issuer), None),
+            }
+        }
+    }
+    let mut covered: Vec<String> = Vec::new();
+    if let Some(crl) = &s.crl {
+        covered.extend(read_crls(&mut r, crl, now).into_iter().map(|i| i.issuer));
+    }
+    if let Some(dir) = &s.crl_dir {
+        match std::fs::read_dir(dir) {
+            Err(e) => r.add(
+                Level::Error,
+                Some(dir),
+                format!("could not load SSL certificate revocation list directory: {e}"),
+                None,
+            ),
+            Ok(rd) => {
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.len() > 9 && name.as_bytes()[8] == b'.' && name[9..].starts_with('r') {
+                        covered.extend(
+                            read_crls(&mut r, &e.path(), now)
+                                .into_iter()
+                                .map(|i| i.issuer),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if s.crl.is_some() || s.crl_dir.is_some() {
+        for root in roots.iter().flatten() {
+            if !covered.contains(&root.subject) {
+                r.add(Level::Error, s.crl.as_deref().or(s.crl_dir.as_deref()), format!("no CRL for {}: with a CRL configured, OpenSSL needs one for every CA of a client's chain, so clients are refused (unable to get certificate CRL)", root.subject), Some("use the file 'pgcert crl' writes: it holds a CRL for every CA above".into()));
+            }
+        }
+    }
+    r
+}
+
+/// libpq's files, from a directory and the PGSSL* variables.
+#[derive(Debug, Clone)]
+pub struct ClientFiles {
+    /// sslcert.
+    pub cert: PathBuf,
+    /// sslkey.
+    pub key: PathBuf,
+    /// sslrootcert.
+    pub root: PathBuf,
+    /// sslcrl.
+    pub crl: PathBuf,
+}
+
+impl ClientFiles {
+    /// `dir/postgresql.crt` etc., overridden by PGSSLCERT, PGSSLKEY, PGSSLROOTCERT, PGSSLCRL.
+    pub fn from_dir(dir: &Path) -> ClientFiles {
+        let env = |v: &str, default: &str| {
+            std::env::var_os(v)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join(default))
+        };
+        ClientFiles {
+            cert: env("PGSSLCERT", "postgresql.crt"),
+            key: env("PGSSLKEY", "postgresql.key"),
+            root: env("PGSSLROOTCERT", "root.crt"),
+            crl: env("PGSSLCRL", "root.crl"),
+        }
+    }
+}
+
+/// Check a client's files as libpq would use them; `uid` is the connecting user's.
+pub fn check_client(f: &ClientFiles, uid: u32, now: OffsetDateTime) -> Report {
+    let mut r = Report::default();
+    let mut chain = None;
+    if f.cert.exists() {
+        if !f.key.exists() {
+            r.add(
+                Level::Error,
+                Some(&f.key),
+                "certificate present, but not private key file",
+                Some("put the key beside it, or set PGSSLKEY / sslkey".into()),
+            );
+        } else {
+            chain = check_pair(
+                &mut r,
+                &f.cert,
+                &f.key,
+                Some((KeyOwner::Client, uid)),
+                false,
+                now,
+            );
+        }
+    } else {
+        r.add(
+            Level::Note,
+            Some(&f.cert),
+            "no client certificate: libpq sends none (fine unless the server requires one)",
+            None,
+        );
+    }
+    if f.root.exists() {
+        if let Some(roots) = read_certs(&mut r, &f.root, "root certificate file") {
+            check_times(&mut r, &f.root, &roots, now);
+            if let Some(chain) = &chain {
+                let v = crate::pki::verify::verify(&crate::pki::verify::Request {
+                    leaf: &chain[0],
+                    untrusted: &chain[1..],
+                    roots: &roots,
+                    host: None,
+                    user: None,
+                    crls: &[],
+                    purpose: Some(crate::pki::verify::Purpose::Client),
+                    now,
+                });
+                match v.first_failure() {
+                    None => r.add(Level::Ok, Some(&f.cert), "the client certificate chains to root.crt", None),
+                    Some(c) => r.add(Level::Warning, Some(&f.cert), format!("the client certificate does not verify against {}: {}", f.root.display(), c.detail), Some("the server checks it against its ssl_ca_file, which may differ; keep the intermediates in postgresql.crt".into())),
+                }
+            }
+        }
+    } else {
+        r.add(
+            Level::Warning,
+            Some(&f.root),
+            "root certificate file does not exist: sslmode=verify-ca and verify-full will fail",
+            Some("copy the server's root certificate there (pgcert issue client writes it)".into()),
+        );
+    }
+    if f.crl.exists() {
+        read_crls(&mut r, &f.crl, now);
+    }
+    r
+}
+
+/// A certificate and key given directly (`check --cert F --key F`).
+pub fn check_files(cert: &Path, key: &Path, now: OffsetDateTime) -> Report {
+    let mut r = Report::default();
+    check_pair(&mut r, cert, key, None, false, now);
+    r
+}
+
+/// The effective uid of this process (from /proc; std has no geteuid).
+pub fn effective_uid() -> Option<u32> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgresql_conf_values_parse_like_the_server() {
+        let conf = "ssl = on\nssl_cert_file='my ''odd'' name.crt' # comment\nSSL_KEY_FILE server.key\n#ssl_ca_file = 'x'\nssl_crl_file = ''\n";
+        let s = parse_conf(conf);
+        assert!(s.contains(&("ssl".into(), "on".into())));
+        assert!(s.contains(&("ssl_cert_file".into(), "my 'odd' name.crt".into())));
+        assert!(s.contains(&("ssl_key_file".into(), "server.key".into())));
+        assert!(!s.iter().any(|(n, _)| n == "ssl_ca_file"));
+        assert!(s.contains(&("ssl_crl_file".into(), String::new())));
+    }
+}

@@ -1,0 +1,222 @@
+//! `pgcert check`: it predicts what a real PostgreSQL and libpq refuse.
+
+use crate::support::{PgServer, Sandbox, json, postgres_available};
+
+fn check(sb: &Sandbox, args: &[&str]) -> (bool, serde_json::Value) {
+    let mut a = vec!["--json", "check"];
+    a.extend_from_slice(args);
+    let out = sb.pgcert(&a);
+    assert!(
+        matches!(out.status.code(), Some(0) | Some(1)),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), json(&out))
+}
+
+fn has(j: &serde_json::Value, level: &str, text: &str) -> bool {
+    j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["level"] == level && f["message"].as_str().unwrap().contains(text))
+}
+
+#[test]
+fn check_and_postgres_agree_on_the_server_key_mode() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "root"]);
+    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "inter",
+        "--cn",
+        "localhost",
+        "--pgdata",
+        &data,
+    ]);
+    pg.conf("ssl = on\nssl_ca_file = 'root.crt'");
+    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    let key = pg.data.join("server.key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // pgcert says no...
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(!ok && has(&j, "error", "group or world access"), "{j}");
+    // ...and so does PostgreSQL
+    let log = pg
+        .try_start()
+        .expect_err("PostgreSQL must refuse a 0644 key");
+    assert!(log.contains("has group or world access"), "{log}");
+    // both accept 0600
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(ok, "{j}");
+    assert!(has(&j, "ok", "first certificate"), "{j}");
+    pg.start();
+    let (ok, out) = pg.psql(
+        &format!(
+            "host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+            sb.path("root/root.crt").display()
+        ),
+        &sb.path("home"),
+    );
+    assert!(ok, "{out}");
+}
+
+#[test]
+fn check_finds_order_mismatch_missing_intermediate_expiry_and_crl_gaps() {
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "root"]);
+    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "inter",
+        "--cn",
+        "localhost",
+        "--out",
+        "s",
+    ]);
+    let leaf_and_inter = sb.read("s/server.crt");
+    let mut blocks: Vec<String> = leaf_and_inter
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(blocks.len(), 2);
+    // wrong order
+    blocks.reverse();
+    sb.write("wrong.crt", blocks.concat());
+    let (ok, j) = check(&sb, &["--cert", "wrong.crt", "--key", "s/server.key"]);
+    assert!(
+        !ok && has(&j, "error", "the first certificate must be the key's"),
+        "{j}"
+    );
+    // a key that is not the certificate's
+    sb.ok(&["key", "gen", "--out", "other.key"]);
+    let (ok, j) = check(&sb, &["--cert", "s/server.crt", "--key", "other.key"]);
+    assert!(!ok && has(&j, "error", "does not match private key"), "{j}");
+    // a data directory: leaf without its intermediate, root in ssl_ca_file
+    std::fs::create_dir_all(sb.path("pd")).unwrap();
+    sb.write("pd/PG_VERSION", "15\n");
+    sb.write(
+        "pd/postgresql.conf",
+        "ssl = on\nssl_ca_file = 'root.crt'\nssl_cert_file = 'leaf-only.crt'\n",
+    );
+    sb.write("pd/leaf-only.crt", &blocks[1]);
+    std::fs::copy(sb.path("s/server.key"), sb.path("pd/server.key")).unwrap();
+    std::fs::copy(sb.path("s/root.crt"), sb.path("pd/root.crt")).unwrap();
+    let (ok, j) = check(&sb, &["--pgdata", &sb.path("pd").display().to_string()]);
+    assert!(ok, "a leaf alone is not an error on its own: {j}");
+    assert!(has(&j, "note", "clients need the root"), "{j}");
+    // an intermediate CA in ssl_ca_file reveals the missing intermediate
+    sb.write(
+        "pd/root.crt",
+        format!(
+            "{}{}",
+            sb.read("root/cacert.pem"),
+            sb.read("inter/cacert.pem")
+        ),
+    );
+    let (ok, j) = check(&sb, &["--pgdata", &sb.path("pd").display().to_string()]);
+    assert!(!ok && has(&j, "error", "missing intermediate"), "{j}");
+    // the root inside the certificate file is a note; an intermediate-only CRL is an error
+    sb.write("pd/root.crt", sb.read("root/cacert.pem"));
+    sb.write(
+        "pd/full.crt",
+        format!("{}{}", sb.read("s/server.crt"), sb.read("root/cacert.pem")),
+    );
+    sb.ok(&[
+        "crl",
+        "--ca",
+        "inter",
+        "--this-only",
+        "--out",
+        "pd/inter-only.crl",
+    ]);
+    sb.write("pd/postgresql.conf", "ssl = on\nssl_ca_file = 'root.crt'\nssl_cert_file = 'full.crt'\nssl_crl_file = 'inter-only.crl'\n");
+    let (ok, j) = check(&sb, &["--pgdata", &sb.path("pd").display().to_string()]);
+    assert!(has(&j, "note", "includes the root"), "{j}");
+    assert!(
+        !ok && has(&j, "error", "unable to get certificate CRL"),
+        "{j}"
+    );
+    sb.ok(&["crl", "--ca", "inter", "--out", "pd/all.crl"]);
+    sb.write("pd/postgresql.conf", "ssl = on\nssl_ca_file = 'root.crt'\nssl_cert_file = 'full.crt'\nssl_crl_file = 'all.crl'\n");
+    let (ok, j) = check(&sb, &["--pgdata", &sb.path("pd").display().to_string()]);
+    assert!(ok, "{j}");
+    // expired and soon-expiring certificates
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "old",
+        "--name",
+        "old",
+        "--not-before",
+        "2020-01-01T00:00:00Z",
+        "--not-after",
+        "2021-01-01T00:00:00Z",
+    ]);
+    let (ok, j) = check(&sb, &["--cert", "old.crt", "--key", "old.key"]);
+    assert!(!ok && has(&j, "error", "expired"), "{j}");
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "soon", "--name", "soon", "--days", "10",
+    ]);
+    let (ok, j) = check(&sb, &["--cert", "soon.crt", "--key", "soon.key"]);
+    assert!(ok && has(&j, "warning", "expires in"), "{j}");
+}
+
+#[test]
+fn check_client_reads_libpq_files_and_environment() {
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "root"]);
+    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "alice",
+        "--out",
+        "home/.postgresql",
+    ]);
+    let (ok, j) = check(&sb, &["--client"]);
+    assert!(ok && has(&j, "ok", "chains to root.crt"), "{j}");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        sb.path("home/.postgresql/postgresql.key"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    let (ok, j) = check(&sb, &["--client"]);
+    assert!(!ok && has(&j, "error", "group or world access"), "{j}");
+    std::fs::remove_file(sb.path("home/.postgresql/postgresql.key")).unwrap();
+    let (ok, j) = check(&sb, &["--client"]);
+    assert!(
+        !ok && has(&j, "error", "certificate present, but not private key file"),
+        "{j}"
+    );
+    // PGSSLROOTCERT points elsewhere
+    let out = sb
+        .pgcert_cmd(&["--json", "check", "--client"])
+        .env("PGSSLROOTCERT", sb.path("nope.crt"))
+        .output()
+        .unwrap();
+    let j = json(&out);
+    assert!(
+        has(&j, "warning", "root certificate file does not exist"),
+        "{j}"
+    );
+}
