@@ -12,6 +12,7 @@ pub mod init_ca;
 pub mod issue;
 pub mod key;
 pub mod list;
+pub mod probe;
 pub mod quickstart;
 pub mod renew;
 pub mod req;
@@ -121,6 +122,9 @@ pub enum Command {
     /// The doctor: what PostgreSQL or libpq will refuse, before they do.
     #[command(after_long_help = check::HELP)]
     Check(check::Args),
+    /// Probe a live PostgreSQL server: TLS version, cipher, presented chain, sslmode verdict.
+    #[command(after_long_help = probe::HELP)]
+    Probe(probe::Args),
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
@@ -190,6 +194,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show(a) => show::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Check(a) => check::run(&ctx, a),
+        Command::Probe(a) => probe::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

@@ -2,4 +2,5 @@
 
 pub mod check;
 pub mod conf;
+pub mod probe;
 pub mod rules;

@@ -23,6 +23,7 @@ const COMMANDS: &[&[&str]] = &[
     &["show"],
     &["verify"],
     &["check"],
+    &["probe"],
     &["quickstart"],
     &["completions"],
     &["man"],

@@ -10,6 +10,7 @@ mod help;
 mod inspect;
 mod keys;
 mod postgres;
+mod probe;
 mod quickstart;
 mod revocation;
 mod support;

@@ -1,0 +1,211 @@
+//! `pgcert probe`: what a live PostgreSQL server presents, and whether libpq would accept it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::anyhow;
+
+use crate::ca::read_certs;
+use crate::cli::Ctx;
+use crate::cli::args::{load_key, parse_pass};
+use crate::error::Hint;
+use crate::files::{self, FileWrite, Overwrite};
+use crate::passphrase::PassSource;
+use crate::pki::encoding::to_pem;
+use crate::pki::inspect::CertInfo;
+use crate::pki::verify::{Purpose, Request, verify};
+use crate::postgres::probe::{ProbeOutcome, parse_target, probe};
+use crate::report::Mode;
+
+pub(crate) const HELP: &str = "Sends PostgreSQL's SSLRequest, shakes hands with TLS (1.2 or 1.3) and prints the protocol, cipher \
+suite, key exchange group and the chain exactly as the server sends it; --save writes that chain as PEM, in order. Then \
+judges it as libpq would for --sslmode: require (no certificate checks), verify-ca (the chain to --root) or verify-full \
+(also HOST against the certificate, with libpq's rules). The default is verify-full with --root, else require. \
+--cert/--key present a client certificate. A server with ssl = off is reported as such (exit 1).
+Timeouts: --timeout seconds (default 10) for connecting and for each read.
+
+EXAMPLES:
+  pgcert probe db.example.com --root root.crt
+  pgcert probe 127.0.0.1:5433 --sslmode require --save presented.pem
+  pgcert probe localhost --root root.crt --cert postgresql.crt --key postgresql.key --json
+
+EXIT CODES:
+  0  TLS works and the sslmode's checks pass
+  1  SSL is off, the connection or handshake failed, or a check failed
+  2  bad usage";
+
+/// Flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// HOST[:PORT] (port 5432 by default; IPv6 as [ADDR]:PORT).
+    #[arg(value_name = "HOST[:PORT]")]
+    target: String,
+    /// Trusted root(s), as sslrootcert.
+    #[arg(long, value_name = "FILE")]
+    root: Vec<PathBuf>,
+    /// require, verify-ca or verify-full.
+    #[arg(long, value_parser = ["require", "verify-ca", "verify-full"])]
+    sslmode: Option<String>,
+    /// Client certificate (chain) to present.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Its key.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Passphrase of --key.
+    #[arg(long, value_name = "SPEC", value_parser = parse_pass)]
+    passin: Option<PassSource>,
+    /// Write the presented chain here (PEM, as sent).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Seconds to wait for the connection and each answer.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+}
+
+/// Run.
+pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let (host, port) = parse_target(&a.target).map_err(|e| anyhow!("{}: {e}", a.target))?;
+    let sslmode = a.sslmode.clone().unwrap_or_else(|| {
+        if a.root.is_empty() {
+            "require".into()
+        } else {
+            "verify-full".into()
+        }
+    });
+    let mut roots = Vec::new();
+    for r in &a.root {
+        roots.extend(read_certs(r)?);
+    }
+    if sslmode != "require" && roots.is_empty() {
+        return Err(anyhow!("sslmode={sslmode} needs the root certificate")
+            .context(Hint::new("give it with --root FILE (as sslrootcert)")));
+    }
+    if let Some(s) = &a.save {
+        files::Staging::precheck(&[(
+            s.as_path(),
+            Overwrite::forced_or(ctx.force, Overwrite::Never),
+        )])?;
+    }
+    let client = match (&a.cert, &a.key) {
+        (Some(c), Some(k)) => Some((
+            read_certs(c)?
+                .into_iter()
+                .map(|c| c.der)
+                .collect::<Vec<_>>(),
+            load_key(k, a.passin.as_ref(), "--passin", &ctx.report)?,
+        )),
+        _ => None,
+    };
+    let outcome = probe(
+        &host,
+        port,
+        client.as_ref().map(|(c, k)| (c.clone(), k)),
+        Duration::from_secs(a.timeout.max(1)),
+    )
+    .map_err(|e| anyhow!("cannot probe {host}:{port}: {e}"))?;
+    let info = match outcome {
+        ProbeOutcome::SslOff => {
+            if ctx.report.mode() == Mode::Json {
+                ctx.report.data(&format!("{}\n", serde_json::json!({ "command": "probe", "host": host, "port": port, "ssl": false, "ok": false })));
+            }
+            return Err(anyhow!(
+                "{host}:{port} answered that SSL is off (ssl = off in postgresql.conf)"
+            )
+            .context(Hint::new(
+                "set ssl = on with ssl_cert_file and ssl_key_file, then reload the server",
+            )));
+        }
+        ProbeOutcome::Tls(i) => i,
+    };
+    let certs: Vec<CertInfo> = info
+        .chain
+        .iter()
+        .filter_map(|d| CertInfo::parse(d).ok())
+        .collect();
+    if certs.is_empty() {
+        return Err(anyhow!("{host}:{port} presented no certificate"));
+    }
+    let verdict = (sslmode != "require").then(|| {
+        verify(&Request {
+            leaf: &certs[0],
+            untrusted: &certs[1..],
+            roots: &roots,
+            host: (sslmode == "verify-full").then_some(host.as_str()),
+            user: None,
+            crls: &[],
+            purpose: Some(Purpose::Server),
+            now: time::OffsetDateTime::now_utc(),
+        })
+    });
+    let mut written = Vec::new();
+    if let Some(s) = &a.save {
+        let pem: String = info
+            .chain
+            .iter()
+            .map(|d| to_pem("CERTIFICATE", d))
+            .collect();
+        written.push(files::write_one(FileWrite::public(
+            s.clone(),
+            pem.into_bytes(),
+            "presented chain",
+            Overwrite::forced_or(ctx.force, Overwrite::Never),
+        ))?);
+    }
+    match ctx.report.mode() {
+        Mode::Json => {
+            let j = serde_json::json!({
+                "command": "probe", "host": host, "port": port, "address": info.addr.to_string(), "ssl": true,
+                "protocol": info.version, "cipher": info.cipher, "group": info.group, "sslmode": sslmode,
+                "chain": certs.iter().map(|c| serde_json::json!({"subject": c.subject, "issuer": c.issuer, "serial": c.serial.to_string(), "not_after": c.not_after.to_string(), "sha256": c.sha256})).collect::<Vec<_>>(),
+                "ok": verdict.as_ref().is_none_or(|v| v.ok),
+                "checks": verdict.as_ref().map(|v| v.checks.clone()).unwrap_or_default(),
+                "files": written,
+            });
+            ctx.report
+                .data(&format!("{}\n", serde_json::to_string_pretty(&j)?));
+        }
+        Mode::Human => {
+            let mut out = format!(
+                "{host}:{port} ({}): {} {}{}\n",
+                info.addr,
+                info.version,
+                info.cipher,
+                info.group
+                    .as_deref()
+                    .map(|g| format!(" {g}"))
+                    .unwrap_or_default()
+            );
+            for (i, c) in certs.iter().enumerate() {
+                out.push_str(&format!(
+                    "  {i} subject {}\n    issuer  {}\n    serial {}  expires {}\n",
+                    c.subject, c.issuer, c.serial, c.not_after
+                ));
+            }
+            match &verdict {
+                None => out.push_str(
+                    "sslmode=require: the certificate is not checked (any server passes)\n",
+                ),
+                Some(v) => {
+                    for c in &v.checks {
+                        out.push_str(&format!(
+                            "{} {:<9} {}\n",
+                            if c.ok { "ok  " } else { "FAIL" },
+                            c.name,
+                            c.detail
+                        ));
+                    }
+                }
+            }
+            ctx.report.data(&crate::error::sanitize(&out));
+        }
+        Mode::Quiet => {}
+    }
+    match verdict.as_ref().and_then(|v| v.first_failure()) {
+        None => Ok(()),
+        Some(f) => Err(anyhow!(
+            "sslmode={sslmode} would fail for {host}: {}",
+            f.detail
+        )),
+    }
+}

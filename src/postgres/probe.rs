@@ -1,0 +1,238 @@
+//! Probing a live PostgreSQL server like `openssl s_client -starttls postgres -showcerts`:
+//! the SSLRequest of the PostgreSQL protocol (length 8, code 80877103), then a TLS handshake
+//! with rustls that records the chain exactly as the server sends it. The handshake accepts any
+//! chain (judging it is pgcert's `verify`, afterwards, with libpq's rules) but still checks the
+//! server's handshake signatures, so the server proves it holds the key.
+//!
+//! Limits: rustls speaks TLS 1.2 and 1.3 with AEAD suites only; a server restricted to older
+//! protocols cannot be probed (and is reported as a handshake failure). Timeouts are bounded.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+
+use crate::pki::key::PrivateKey;
+
+/// PostgreSQL's SSLRequest packet.
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// What the server did.
+#[derive(Debug, Clone)]
+pub enum ProbeOutcome {
+    /// The handshake completed.
+    Tls(TlsInfo),
+    /// The server answered 'N': SSL is off.
+    SslOff,
+}
+
+/// What the handshake showed.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    /// "TLSv1.3", "TLSv1.2".
+    pub version: String,
+    /// The cipher suite.
+    pub cipher: String,
+    /// The key exchange group, if known.
+    pub group: Option<String>,
+    /// The chain as sent, leaf first (DER).
+    pub chain: Vec<Vec<u8>>,
+    /// The address connected to.
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug)]
+struct RecordAll(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for RecordAll {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Split `host[:port]` (IPv6 in brackets), default port 5432.
+pub fn parse_target(target: &str) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = target.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or("unclosed '[' in the address")?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else if target.matches(':').count() == 1 {
+        let (h, p) = target.split_once(':').expect("one colon");
+        (h.to_string(), Some(p))
+    } else {
+        (target.to_string(), None)
+    };
+    let port = match port {
+        Some(p) => p.parse().map_err(|_| format!("'{p}' is not a port"))?,
+        None => 5432,
+    };
+    if host.is_empty() {
+        return Err("no host".into());
+    }
+    Ok((host, port))
+}
+
+/// Connect, ask for SSL and shake hands. `client` is an optional certificate chain and key.
+pub fn probe(
+    host: &str,
+    port: u16,
+    client: Option<(Vec<Vec<u8>>, &PrivateKey)>,
+    timeout: Duration,
+) -> Result<ProbeOutcome, String> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let mut last_err = format!("{host} has no address");
+    let mut stream = None;
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, timeout) {
+            Ok(s) => {
+                stream = Some((s, *a));
+                break;
+            }
+            Err(e) => last_err = format!("cannot connect to {a}: {e}"),
+        }
+    }
+    let (mut tcp, addr) = stream.ok_or(last_err)?;
+    tcp.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    tcp.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    tcp.write_all(&SSL_REQUEST)
+        .map_err(|e| format!("cannot send the SSLRequest: {e}"))?;
+    let mut answer = [0u8; 1];
+    tcp.read_exact(&mut answer).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            format!("{addr} did not answer the SSLRequest within {timeout:?}")
+        }
+        _ => format!(
+            "{addr} closed the connection after the SSLRequest ({e}): not a PostgreSQL server?"
+        ),
+    })?;
+    match answer[0] {
+        b'S' => {}
+        b'N' => return Ok(ProbeOutcome::SslOff),
+        b'E' => {
+            return Err(format!(
+                "{addr} answered the SSLRequest with an error message"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "{addr} answered the SSLRequest with {other:#04x}: not a PostgreSQL server"
+            ));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(RecordAll(provider)));
+    let config = match client {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(
+                chain.into_iter().map(CertificateDer::from).collect(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8_der().to_vec())),
+            )
+            .map_err(|e| format!("cannot use the client certificate: {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
+    let name = match crate::postgres::rules::host_ip(host) {
+        Some(ip) => ServerName::IpAddress(ip.into()),
+        None => ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?,
+    };
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .map_err(|e| format!("the TLS handshake with {addr} failed: {e}"))?;
+    }
+    let chain: Vec<Vec<u8>> = conn
+        .peer_certificates()
+        .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
+        .unwrap_or_default();
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(v) => format!("{v:?}"),
+        None => "unknown".into(),
+    };
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_else(|| "unknown".into());
+    let group = conn
+        .negotiated_key_exchange_group()
+        .map(|g| format!("{:?}", g.name()));
+    conn.send_close_notify();
+    let _ = conn.complete_io(&mut tcp);
+    Ok(ProbeOutcome::Tls(TlsInfo {
+        version,
+        cipher,
+        group,
+        chain,
+        addr,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_default_port_and_ipv6() {
+        assert_eq!(
+            parse_target("db.example.com"),
+            Ok(("db.example.com".into(), 5432))
+        );
+        assert_eq!(
+            parse_target("localhost:6543"),
+            Ok(("localhost".into(), 6543))
+        );
+        assert_eq!(parse_target("[::1]:5433"), Ok(("::1".into(), 5433)));
+        assert_eq!(parse_target("::1"), Ok(("::1".into(), 5432)));
+        assert!(parse_target("h:x").is_err());
+    }
+}

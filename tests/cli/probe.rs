@@ -1,0 +1,132 @@
+//! `pgcert probe` against a real PostgreSQL 15: the chain it sends, the TLS version, and a
+//! verify-full verdict that matches psql's.
+
+use crate::support::{PgServer, Sandbox, json, postgres_available};
+
+#[test]
+fn probe_shows_the_chain_and_its_verdict_matches_psql() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "root"]);
+    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    // a DNS name only: an IP host must then fail verify-full (libpq: no IP SAN, CN is not the IP)
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "inter",
+        "--cn",
+        "localhost",
+        "--pgdata",
+        &data,
+    ]);
+    pg.conf("ssl = on");
+    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    pg.start();
+    let root = sb.path("root/root.crt").display().to_string();
+    let target = |h: &str| format!("{h}:{}", pg.port);
+    let out = sb.pgcert(&[
+        "--json",
+        "probe",
+        &target("localhost"),
+        "--root",
+        &root,
+        "--save",
+        "presented.pem",
+    ]);
+    let j = json(&out);
+    assert!(out.status.success(), "{j}");
+    assert_eq!(j["ssl"], true);
+    assert!(j["protocol"].as_str().unwrap().starts_with("TLSv1."), "{j}");
+    let chain = j["chain"].as_array().unwrap();
+    assert_eq!(
+        chain.len(),
+        2,
+        "leaf + intermediate, as server.crt holds them"
+    );
+    assert_eq!(chain[0]["subject"], "/CN=localhost");
+    assert!(
+        chain[1]["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("/CN=PostgreSQL Intermediate CA")
+    );
+    // --save wrote the chain exactly as sent: byte-identical to server.crt
+    assert_eq!(
+        sb.read("presented.pem"),
+        std::fs::read_to_string(pg.data.join("server.crt")).unwrap()
+    );
+    // verdicts agree with psql for a matching name and for an IP not in the certificate
+    for (host, expect) in [("localhost", true), ("127.0.0.1", false)] {
+        let p = sb.pgcert(&[
+            "probe",
+            &target(host),
+            "--root",
+            &root,
+            "--sslmode",
+            "verify-full",
+        ]);
+        let (ok, text) = pg.psql(
+            &format!(
+                "host={host} user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"
+            ),
+            &sb.path("home"),
+        );
+        assert_eq!(
+            p.status.success(),
+            expect,
+            "probe {host}: {}",
+            String::from_utf8_lossy(&p.stderr)
+        );
+        assert_eq!(ok, expect, "psql {host}: {text}");
+        if !expect {
+            assert!(
+                String::from_utf8_lossy(&p.stderr)
+                    .contains("does not match host name \"127.0.0.1\"")
+            );
+            assert!(text.contains("does not match host name"), "{text}");
+        }
+    }
+    // verify-ca ignores the host, like libpq; require checks nothing
+    sb.ok(&[
+        "probe",
+        &target("127.0.0.1"),
+        "--root",
+        &root,
+        "--sslmode",
+        "verify-ca",
+    ]);
+    sb.ok(&["probe", &target("127.0.0.1")]);
+    // the wrong root fails verify-ca
+    sb.ok(&["init-ca", "--ca", "other"]);
+    let p = sb.pgcert(&[
+        "probe",
+        &target("localhost"),
+        "--root",
+        &sb.path("other/root.crt").display().to_string(),
+    ]);
+    assert_eq!(p.status.code(), Some(1));
+}
+
+#[test]
+fn probe_says_when_ssl_is_off_or_nothing_listens() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut pg = PgServer::init(&sb, "pg");
+    pg.hba("host all all 127.0.0.1/32 trust");
+    pg.start();
+    let e = sb.fails(&["probe", &format!("127.0.0.1:{}", pg.port)]);
+    assert!(e.contains("SSL is off"), "{e}");
+    drop(pg);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let e = sb.fails(&["probe", &format!("127.0.0.1:{port}"), "--timeout", "2"]);
+    assert!(e.contains("cannot connect"), "{e}");
+}
