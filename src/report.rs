@@ -218,3 +218,18 @@ impl Reporter {
         }
     }
 }
+
+/// `ok  `/`FAIL` lines for a list of checks (verify, probe).
+pub fn check_lines(checks: &[crate::pki::verify::Check]) -> String {
+    checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {:<9} {}\n",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            )
+        })
+        .collect()
+}

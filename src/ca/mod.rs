@@ -584,8 +584,12 @@ fn absolute(dir: &Path) -> Result<PathBuf> {
         .join(name))
 }
 
-/// Build a complete CA directory aside (next to `dir`), ready to be renamed into place.
-pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
+/// Build a new directory aside (`.NAME.pgcert-new-PID` next to `dir`) with `fill(built, abs_dir)`,
+/// ready to be renamed into place; on failure nothing is left behind.
+fn build_aside(
+    dir: &Path,
+    fill: impl FnOnce(&Path, &Path) -> Result<Vec<Written>>,
+) -> Result<NewDir> {
     check_new_ca_dir(dir)?;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -598,8 +602,7 @@ pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
         abs_dir.file_name().expect("has a name").to_string_lossy(),
         std::process::id()
     ));
-    let result = files::create_dir(&built, files::MODE_DIR)
-        .and_then(|_| populate_ca_dir(&built, &abs_dir, new, true));
+    let result = files::create_dir(&built, files::MODE_DIR).and_then(|_| fill(&built, &abs_dir));
     match result {
         Ok(written) => Ok(NewDir {
             built,
@@ -612,6 +615,13 @@ pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
             Err(e)
         }
     }
+}
+
+/// Build a complete CA directory aside (next to `dir`), ready to be renamed into place.
+pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
+    build_aside(dir, |built, abs_dir| {
+        populate_ca_dir(built, abs_dir, new, true)
+    })
 }
 
 /// `careq.pem`, the request of a CA waiting for an outside signature.
@@ -627,51 +637,26 @@ pub fn build_csr_only_dir(
     csr_der: &[u8],
     key_passphrase: Option<&str>,
 ) -> Result<NewDir> {
-    check_new_ca_dir(dir)?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let created_parents = files::create_dir(&parent, files::MODE_DIR)?;
-    let abs_dir = absolute(dir)?;
-    let built = abs_dir.with_file_name(format!(
-        ".{}.pgcert-new-{}",
-        abs_dir.file_name().expect("has a name").to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<Vec<Written>> {
-        files::create_dir(&built, files::MODE_DIR)?;
+    build_aside(dir, |built, _| {
         files::create_dir(&built.join("private"), files::MODE_PRIVATE_DIR)?;
-        let mut s = Staging::new();
         let pem = match key_passphrase {
             Some(p) => key.encrypted_pem(p).map_err(|e| anyhow!(e))?,
             None => key.pkcs8_pem(),
         };
+        let mut s = Staging::new();
         s.stage(FileWrite::key(
-            CaDir::at(&built).cakey(),
+            CaDir::at(built).cakey(),
             pem.into_bytes(),
             Overwrite::Never,
         ))?;
         s.stage(FileWrite::public(
-            careq_path(&built),
+            careq_path(built),
             encoding::to_pem("CERTIFICATE REQUEST", csr_der).into_bytes(),
             "certificate request",
             Overwrite::Never,
         ))?;
         s.commit()
-    })();
-    match result {
-        Ok(written) => Ok(NewDir {
-            built,
-            target: dir.to_path_buf(),
-            written,
-        }),
-        Err(e) => {
-            files::remove_tree(&built);
-            files::remove_created_dirs(&created_parents);
-            Err(e)
-        }
-    }
+    })
 }
 
 /// Complete a `init-ca --csr-only` directory whose certificate came back from an outside CA.

@@ -185,3 +185,24 @@ pub fn load_key(
 pub fn parse_pass(s: &str) -> Result<PassSource, String> {
     s.parse()
 }
+
+/// The directory and owner for `--pgdata DIR` (must be a data directory: it has PG_VERSION),
+/// else `out` with no owner change.
+pub fn pgdata_or_out(
+    pgdata: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> Result<(PathBuf, Option<(u32, u32)>)> {
+    match pgdata {
+        Some(d) => {
+            if !d.join("PG_VERSION").exists() {
+                return Err(anyhow!(
+                    "{} is not a PostgreSQL data directory (no PG_VERSION)",
+                    d.display()
+                )
+                .context(Hint::new("give the directory initdb created, or use --out")));
+            }
+            Ok((d.to_path_buf(), Some(crate::files::owner_of(d)?)))
+        }
+        None => Ok((out.to_path_buf(), None)),
+    }
+}

@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
 use clap::Subcommand;
 
 use crate::cli::Ctx;
 use crate::cli::args::{KeyTypeArgs, OutArgs, SanArgs, SubjectArgs, TemplateArgs, ValidityArgs};
-use crate::error::Hint;
 use crate::issuance::{self, LeafRequest, LeafRole, Outputs, SubjectKey};
 use crate::pki::issue::CertSpec;
 use crate::pki::serial::Serial;
@@ -101,19 +99,7 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
     let ca = ctx.open_ca(&ctx.ca)?;
     let profile = leaf.template.load(profile_name)?;
     let subject = leaf.subject.resolve(None)?;
-    let (dir, owner) = match &pgdata {
-        Some(d) => {
-            if !d.join("PG_VERSION").exists() {
-                return Err(anyhow!(
-                    "{} is not a PostgreSQL data directory (no PG_VERSION)",
-                    d.display()
-                )
-                .context(Hint::new("give the directory initdb created, or use --out")));
-            }
-            (d.clone(), Some(crate::files::owner_of(d)?))
-        }
-        None => (leaf.out.out.clone(), None),
-    };
+    let (dir, owner) = crate::cli::args::pgdata_or_out(pgdata.as_deref(), &leaf.out.out)?;
     let outputs = Outputs {
         dir,
         base: leaf

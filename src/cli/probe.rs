@@ -187,14 +187,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                     "sslmode=require: the certificate is not checked (any server passes)\n",
                 ),
                 Some(v) => {
-                    for c in &v.checks {
-                        out.push_str(&format!(
-                            "{} {:<9} {}\n",
-                            if c.ok { "ok  " } else { "FAIL" },
-                            c.name,
-                            c.detail
-                        ));
-                    }
+                    out.push_str(&crate::report::check_lines(&v.checks));
                 }
             }
             ctx.report.data(&crate::error::sanitize(&out));

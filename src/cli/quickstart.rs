@@ -103,18 +103,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         Subject::from_cn(&hosts[0]).map_err(|e| anyhow!("--host {}: {e}", hosts[0]))?;
     let root_dir = a.out.join("root-ca");
     let inter_dir = a.out.join("intermediate-ca");
-    let (server_dir, owner) = match &a.pgdata {
-        Some(d) => {
-            if !d.join("PG_VERSION").exists() {
-                return Err(anyhow!(
-                    "{} is not a PostgreSQL data directory (no PG_VERSION)",
-                    d.display()
-                ));
-            }
-            (d.clone(), Some(files::owner_of(d)?))
-        }
-        None => (a.out.join("server"), None),
-    };
+    let (server_dir, owner) =
+        crate::cli::args::pgdata_or_out(a.pgdata.as_deref(), &a.out.join("server"))?;
     let client_dir = a.out.join("client");
     let server_out = Outputs {
         dir: server_dir.clone(),

@@ -117,18 +117,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         pathlen: None,
         profile,
     };
-    let (dir, owner) = match &a.pgdata {
-        Some(d) => {
-            if !d.join("PG_VERSION").exists() {
-                return Err(anyhow!(
-                    "{} is not a PostgreSQL data directory (no PG_VERSION)",
-                    d.display()
-                ));
-            }
-            (d.clone(), Some(crate::files::owner_of(d)?))
-        }
-        None => (a.out.out.clone(), None),
-    };
+    let (dir, owner) = crate::cli::args::pgdata_or_out(a.pgdata.as_deref(), &a.out.out)?;
     let outputs = Outputs {
         dir,
         base: a

@@ -109,14 +109,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         }
         Mode::Human => {
             let mut out = String::new();
-            for c in &verdict.checks {
-                out.push_str(&format!(
-                    "{} {:<9} {}\n",
-                    if c.ok { "ok  " } else { "FAIL" },
-                    c.name,
-                    c.detail
-                ));
-            }
+            out.push_str(&crate::report::check_lines(&verdict.checks));
             ctx.report.data(&crate::error::sanitize(&out));
         }
         Mode::Quiet => {}
