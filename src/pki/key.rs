@@ -259,13 +259,19 @@ impl PrivateKey {
         };
         let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
             .map_err(|e| KeyError::NotAKey(format!("bad encrypted PKCS#8: {e}")))?;
+        // A wrong passphrase usually fails the padding check, but about 1 in 256 times the
+        // garbage has valid padding and fails later as ASN.1: both mean "wrong passphrase".
+        // Only an algorithm pgcert does not implement is reported as unsupported.
         let doc = info.decrypt(passphrase).map_err(|e| match e {
-            pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::DecryptFailed) => {
-                KeyError::WrongPassphrase
-            }
-            other => KeyError::Unsupported(format!("encryption scheme ({other})")),
+            pkcs8::Error::EncryptedPrivateKey(pkcs8::pkcs5::Error::UnsupportedAlgorithm {
+                oid,
+            }) => KeyError::Unsupported(format!("key encryption algorithm {oid}")),
+            _ => KeyError::WrongPassphrase,
         })?;
-        PrivateKey::from_pkcs8_der(doc.as_bytes())
+        PrivateKey::from_pkcs8_der(doc.as_bytes()).map_err(|e| match e {
+            KeyError::NotAKey(_) => KeyError::WrongPassphrase,
+            other => other,
+        })
     }
 
     fn from_pkcs1_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
@@ -368,13 +374,22 @@ impl PrivateKey {
     /// (600,000 iterations, random 16-byte salt) and AES-256-CBC, which OpenSSL 1.1/3 and
     /// PostgreSQL (`ssl_passphrase_command`) read.
     pub fn encrypted_pem(&self, passphrase: &str) -> Result<String, KeyError> {
+        self.encrypted_pem_with_iterations(passphrase, 600_000)
+    }
+
+    fn encrypted_pem_with_iterations(
+        &self,
+        passphrase: &str,
+        iterations: u32,
+    ) -> Result<String, KeyError> {
         let mut salt = [0u8; 16];
         let mut iv = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| KeyError::Generation(e.to_string()))?;
         getrandom::fill(&mut iv).map_err(|e| KeyError::Generation(e.to_string()))?;
-        let params =
-            pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(600_000, &salt, iv)
-                .map_err(|e| KeyError::Generation(e.to_string()))?;
+        let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2_sha256_aes256cbc(
+            iterations, &salt, iv,
+        )
+        .map_err(|e| KeyError::Generation(e.to_string()))?;
         let info = pkcs8::PrivateKeyInfoRef::from_der(&self.pkcs8)
             .map_err(|e| KeyError::NotAKey(e.to_string()))?;
         let doc = info
@@ -471,10 +486,18 @@ mod tests {
         ));
         let back = PrivateKey::from_encrypted_bytes(pem.as_bytes(), "correct horse").unwrap();
         assert_eq!(back.spki_der(), k.spki_der());
-        assert!(matches!(
-            PrivateKey::from_encrypted_bytes(pem.as_bytes(), "wrong"),
-            Err(KeyError::WrongPassphrase)
-        ));
+        // many wrong passphrases: some pass the padding check by chance and must still be
+        // reported as a wrong passphrase (few iterations, so 600 attempts stay fast)
+        let pem = k
+            .encrypted_pem_with_iterations("correct horse", 10)
+            .unwrap();
+        for i in 0..600 {
+            let r = PrivateKey::from_encrypted_bytes(pem.as_bytes(), &format!("wrong{i}"));
+            assert!(
+                matches!(r, Err(KeyError::WrongPassphrase)),
+                "attempt {i}: {r:?}"
+            );
+        }
     }
 
     #[test]
