@@ -224,8 +224,12 @@ pub fn issue(
         return Err("the issuing CA has pathlen:0, so it cannot sign another CA".into());
     }
     let mut spec = spec.clone();
-    if !spec.validity.explicit && spec.validity.not_after > ca_cert.not_after {
-        // the profile's default lifetime ends with the issuer's
+    if spec.validity.not_after > ca_cert.not_after
+        && (!spec.validity.explicit
+            || spec.validity.not_after - ca_cert.not_after < Duration::days(1))
+    {
+        // a default lifetime ends with the issuer's; so does an explicit one that overshoots by
+        // less than a day (`--days 30` under a CA made a second earlier with `--days 30`)
         spec.validity.not_after = ca_cert.not_after;
     }
     if !allow_outlive && spec.validity.not_after > ca_cert.not_after {
@@ -360,6 +364,20 @@ mod tests {
         s.validity = Validity::resolve(None, None, None, 365, OffsetDateTime::now_utc()).unwrap();
         let leaf = issue(&s, &k.spki_der(), false, &signer, false).unwrap();
         assert_eq!(leaf.cert.not_after, root.cert.not_after);
+        // an explicit lifetime a few seconds past the issuer's is cut too...
+        let later = OffsetDateTime::now_utc() + Duration::seconds(5);
+        s.validity =
+            Validity::resolve(Some(10), Some(later), None, 365, OffsetDateTime::now_utc()).unwrap();
+        let leaf = issue(&s, &k.spki_der(), false, &signer, false).unwrap();
+        assert_eq!(leaf.cert.not_after, root.cert.not_after);
+        // ...but not one a day or more past it
+        s.validity =
+            Validity::resolve(Some(12), None, None, 365, OffsetDateTime::now_utc()).unwrap();
+        assert!(
+            issue(&s, &k.spki_der(), false, &signer, false)
+                .unwrap_err()
+                .contains("after its issuer")
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! What users read: every subcommand's help names its examples and exit codes; completions
-//! and the man page are generated.
+//! and the man page are generated; all help text is snapshotted.
+
+#![allow(clippy::disallowed_methods)]
 
 use crate::support::Sandbox;
 
@@ -75,4 +77,41 @@ fn broken_pipe_is_quiet() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Every subcommand's long help, in one file, so any change to what users read shows up in
+/// review. Regenerate with `SNAPSHOTS=overwrite cargo test help_snapshot`, then read the diff.
+#[test]
+fn help_snapshot() {
+    let sb = Sandbox::new();
+    let mut all = String::new();
+    let mut cmds: Vec<Vec<&str>> = vec![vec![]];
+    cmds.extend(COMMANDS.iter().map(|c| c.to_vec()));
+    for c in cmds {
+        let mut args = c.clone();
+        args.push("--help");
+        let out = sb.pgcert_cmd(&args).env("COLUMNS", "100").output().unwrap();
+        assert!(out.status.success());
+        all.push_str(&format!("==== pgcert {}\n", c.join(" ")));
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/snapshots/help.txt");
+    if std::env::var("SNAPSHOTS").as_deref() == Ok("overwrite") {
+        std::fs::write(path, &all).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(path).unwrap_or_default();
+    if want != all {
+        let first = want
+            .lines()
+            .zip(all.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "help text changed (first difference at line {}):\n  snapshot: {:?}\n  now:      {:?}\nrun SNAPSHOTS=overwrite cargo test help_snapshot and review the diff",
+            first + 1,
+            want.lines().nth(first),
+            all.lines().nth(first)
+        );
+    }
 }

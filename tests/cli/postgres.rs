@@ -65,6 +65,37 @@ fn intermediate_chain_serves_verify_full_and_cert_auth() {
         !ok && out.contains("does not match host name"),
         "wrong host: {out}"
     );
+    // pgcert verify --host gives libpq's verdict for each of these names
+    let crt = pg.data.join("server.crt").display().to_string();
+    let root = sb.path("client/root.crt").display().to_string();
+    for (host, libpq_ok) in [
+        ("localhost", true),
+        ("127.0.0.1", true),
+        ("LOCALHOST", true),
+        ("wrong.example", false),
+    ] {
+        let v = sb.pgcert(&[
+            "verify",
+            &crt,
+            "--root",
+            &root,
+            "--host",
+            host,
+            "--purpose",
+            "server",
+        ]);
+        assert_eq!(
+            v.status.success(),
+            libpq_ok,
+            "verify --host {host}: {}",
+            String::from_utf8_lossy(&v.stderr)
+        );
+    }
+    let (ok, out) = pg.psql(
+        &conn(&sb, "host=LOCALHOST hostaddr=127.0.0.1 user=anon"),
+        &home,
+    );
+    assert!(ok, "psql agrees names are case-insensitive: {out}");
 
     // cert authentication: CN = user is admitted, another user is refused
     let cert = format!(
