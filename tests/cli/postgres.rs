@@ -363,9 +363,8 @@ fn renewed_server_certificate_is_served_after_reload() {
             .as_str()
             .unwrap()
             .to_string();
-        pg.sql("select pg_reload_conf()");
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        assert_eq!(served_serial(&sb, pg.port), serial, "renewal {i} is served");
+        // the server presents the renewed certificate once the reload is done
+        pg.reload_until(|| served_serial(&sb, pg.port) == serial);
         let (ok, out) = pg.psql(&conninfo, &sb.path("home"));
         assert!(ok && out.contains("postgres t"), "renewal {i}: {out}");
     }

@@ -503,8 +503,9 @@ fn postgres_refuses_a_revoked_client_via_ssl_crl_file_and_ssl_crl_dir() {
         "ssl_crl_file = ''\nssl_crl_dir = '{}'",
         sb.path("crl.d").display()
     ));
-    pg.sql("select pg_reload_conf()");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    pg.reload_until(|| {
+        pg.setting("ssl_crl_file").is_empty() && !pg.setting("ssl_crl_dir").is_empty()
+    });
     let (ok, out) = connect("alice");
     assert!(
         ok && out.contains("alice t"),

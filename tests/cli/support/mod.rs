@@ -422,6 +422,31 @@ impl PgServer {
         );
     }
 
+    /// The current value of a setting, over the Unix socket.
+    pub fn setting(&self, name: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-tA", "-U", "postgres", "-d", "postgres", "-h"])
+            .arg(&self.socket_dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-c", &format!("show {name}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Reload the configuration and wait (up to 10 s) until `done()` says it took effect.
+    pub fn reload_until(&self, done: impl Fn() -> bool) {
+        self.sql("select pg_reload_conf()");
+        for _ in 0..100 {
+            if done() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the reloaded configuration did not take effect within 10 s");
+    }
+
     /// psql over TCP with a connection string; returns (success, stdout+stderr).
     pub fn psql(&self, conninfo: &str, home: &Path) -> (bool, String) {
         let out = Command::new("psql")
