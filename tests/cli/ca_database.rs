@@ -443,8 +443,7 @@ fn issue_client_writes_a_ready_dot_postgresql() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     let out = sb.ok(&[
         "--json",
         "issue",

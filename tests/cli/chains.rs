@@ -339,8 +339,7 @@ fn bundle_orders_a_shuffled_chain_and_names_a_missing_issuer() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     sb.ok(&[
         "issue",
         "server",

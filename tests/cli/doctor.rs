@@ -28,8 +28,7 @@ fn check_and_postgres_agree_on_the_server_key_mode() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     let mut pg = PgServer::init(&sb, "pg");
     let data = pg.data.display().to_string();
     sb.ok(&[
@@ -74,8 +73,7 @@ fn check_and_postgres_agree_on_the_server_key_mode() {
 #[test]
 fn check_finds_order_mismatch_missing_intermediate_expiry_and_crl_gaps() {
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     sb.ok(&[
         "issue",
         "server",
@@ -180,8 +178,7 @@ fn check_finds_order_mismatch_missing_intermediate_expiry_and_crl_gaps() {
 #[test]
 fn check_client_reads_libpq_files_and_environment() {
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     sb.ok(&[
         "issue",
         "client",

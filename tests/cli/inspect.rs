@@ -112,8 +112,7 @@ fn verify_agrees_with_openssl_verify_on_good_and_broken_chains() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     sb.ok(&[
         "issue",
         "server",

@@ -201,8 +201,7 @@ fn convert_writes_pk8_der_pem_and_pkcs12_that_openssl_and_keytool_read() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     sb.ok(&[
         "issue",
         "client",

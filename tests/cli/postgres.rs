@@ -16,8 +16,7 @@ fn intermediate_chain_serves_verify_full_and_cert_auth() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     let mut pg = PgServer::init(&sb, "pg");
     let data = pg.data.display().to_string();
     sb.ok(&[
@@ -189,25 +188,10 @@ fn ed25519_and_p384_server_keys_load_in_postgres() {
     for kt in ["ed25519", "ecdsa-p384"] {
         let ca = format!("ca-{kt}");
         sb.ok(&["init-ca", "--ca", &ca, "--key-type", kt]);
-        let mut pg = PgServer::init(&sb, &format!("pg-{kt}"));
-        let data = pg.data.display().to_string();
-        sb.ok(&[
-            "issue",
-            "server",
-            "--ca",
-            &ca,
-            "--cn",
-            "localhost",
-            "--key-type",
-            kt,
-            "--pgdata",
-            &data,
-        ]);
-        pg.conf("ssl = on");
-        pg.hba("hostssl all all 127.0.0.1/32 trust");
+        let mut pg = PgServer::serving(&sb, &format!("pg-{kt}"), &ca, &["--key-type", kt]);
         pg.start();
-        let root = sb.path(&format!("{ca}/root.crt")).display().to_string();
-        let (ok, out) = pg.psql(&format!("host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}"), &sb.path("home"));
+        let root = sb.path(&format!("{ca}/root.crt"));
+        let (ok, out) = pg.psql(&PgServer::verify_full("localhost", &root), &sb.path("home"));
         assert!(ok && out.contains("postgres t"), "{kt}: {out}");
     }
 }
@@ -288,24 +272,7 @@ fn intermediate_signed_by_an_openssl_root_serves_verify_full() {
         "--chain",
         "corp.crt",
     ]);
-    let mut pg = PgServer::init(&sb, "pg");
-    let data = pg.data.display().to_string();
-    sb.ok(&[
-        "issue",
-        "server",
-        "--ca",
-        "pgca",
-        "--cn",
-        "localhost",
-        "--san",
-        "127.0.0.1",
-        "--days",
-        "20",
-        "--pgdata",
-        &data,
-    ]);
-    pg.conf("ssl = on");
-    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    let mut pg = PgServer::serving(&sb, "pg", "pgca", &["--san", "127.0.0.1", "--days", "20"]);
     pg.start();
     let root = sb.path("corp.crt").display().to_string();
     for host in ["localhost", "127.0.0.1"] {

@@ -9,23 +9,9 @@ fn probe_shows_the_chain_and_its_verdict_matches_psql() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
-    let mut pg = PgServer::init(&sb, "pg");
-    let data = pg.data.display().to_string();
+    sb.two_tier_ca();
     // a DNS name only: an IP host must then fail verify-full (libpq: no IP SAN, CN is not the IP)
-    sb.ok(&[
-        "issue",
-        "server",
-        "--ca",
-        "inter",
-        "--cn",
-        "localhost",
-        "--pgdata",
-        &data,
-    ]);
-    pg.conf("ssl = on");
-    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
     pg.start();
     let root = sb.path("root/root.crt").display().to_string();
     let target = |h: &str| format!("{h}:{}", pg.port);

@@ -17,8 +17,7 @@ fn crl_text(sb: &Sandbox, crl: &str) -> String {
 /// root -> inter, clients alice (valid) and bob (to revoke), all from the intermediate.
 fn setup() -> Sandbox {
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    sb.two_tier_ca();
     sb.ok(&[
         "issue", "client", "--ca", "inter", "--cn", "alice", "--out", "alice",
     ]);
@@ -521,22 +520,8 @@ fn libpq_refuses_a_revoked_server_via_sslcrl_and_sslcrldir() {
         return;
     }
     let sb = Sandbox::new();
-    sb.ok(&["init-ca", "--ca", "root"]);
-    sb.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
-    let mut pg = PgServer::init(&sb, "pg");
-    let data = pg.data.display().to_string();
-    sb.ok(&[
-        "issue",
-        "server",
-        "--ca",
-        "inter",
-        "--cn",
-        "localhost",
-        "--pgdata",
-        &data,
-    ]);
-    pg.conf("ssl = on");
-    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    sb.two_tier_ca();
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
     pg.start();
     let root = sb.path("root/root.crt").display().to_string();
     let connect = |crl: &str| {
@@ -560,7 +545,7 @@ fn libpq_refuses_a_revoked_server_via_sslcrl_and_sslcrldir() {
         "--ca",
         "inter",
         "--cert",
-        &format!("{data}/server.crt"),
+        &pg.data.join("server.crt").display().to_string(),
     ]);
     sb.ok(&[
         "crl",

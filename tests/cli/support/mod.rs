@@ -172,6 +172,12 @@ impl Sandbox {
         self.path(rel).exists()
     }
 
+    /// CA directories `root` and `inter` (an intermediate issued by `root`).
+    pub fn two_tier_ca(&self) {
+        self.ok(&["init-ca", "--ca", "root"]);
+        self.ok(&["init-ca", "--ca", "inter", "--parent", "root"]);
+    }
+
     /// Give the whole sandbox to the postgres user (for files a server reads).
     pub fn chown_postgres(&self, rel: &str) {
         let st = Command::new("chown")
@@ -311,6 +317,37 @@ impl PgServer {
             socket_dir,
             child: None,
         }
+    }
+
+    /// A cluster in `sandbox/NAME` serving a certificate that CA directory `ca` issues for
+    /// localhost (plus `extra` flags of `issue server`) straight into its data directory, with
+    /// ssl = on and TLS connections from 127.0.0.1 trusted. Not started.
+    pub fn serving(sb: &Sandbox, name: &str, ca: &str, extra: &[&str]) -> PgServer {
+        let pg = PgServer::init(sb, name);
+        let data = pg.data.display().to_string();
+        let mut args = vec![
+            "issue",
+            "server",
+            "--ca",
+            ca,
+            "--cn",
+            "localhost",
+            "--pgdata",
+            &data,
+        ];
+        args.extend_from_slice(extra);
+        sb.ok(&args);
+        pg.conf("ssl = on");
+        pg.hba("hostssl all all 127.0.0.1/32 trust");
+        pg
+    }
+
+    /// A verify-full connection string for `host` with `root` as sslrootcert.
+    pub fn verify_full(host: &str, root: &Path) -> String {
+        format!(
+            "host={host} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+            root.display()
+        )
     }
 
     /// Append lines to postgresql.conf.
