@@ -346,3 +346,110 @@ fn renewed_server_certificate_is_served_after_reload() {
         "rekeyed key handed to postgres"
     );
 }
+
+/// Root rotation: a trust bundle of the old and the new root keeps every client working while
+/// the server moves to the new chain, and the server's ssl_ca_file with both roots accepts
+/// client certificates from either.
+#[test]
+fn trust_bundle_carries_clients_through_a_root_rotation() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    for era in ["old", "new"] {
+        sb.ok(&[
+            "init-ca",
+            "--ca",
+            &format!("{era}-root"),
+            "--cn",
+            &format!("{era} root"),
+        ]);
+        sb.ok(&[
+            "init-ca",
+            "--ca",
+            &format!("{era}-pg"),
+            "--parent",
+            &format!("{era}-root"),
+        ]);
+        sb.ok(&[
+            "issue",
+            "client",
+            "--ca",
+            &format!("{era}-pg"),
+            "--cn",
+            "postgres",
+            "--out",
+            &format!("{era}-client"),
+        ]);
+    }
+    sb.ok(&[
+        "bundle",
+        "--trust",
+        "old-root/root.crt",
+        "new-root/root.crt",
+        "--out",
+        "both.crt",
+    ]);
+    let mut pg = PgServer::serving(&sb, "pg", "old-pg", &["--san", "127.0.0.1"]);
+    let data = pg.data.display().to_string();
+    std::fs::copy(sb.path("both.crt"), pg.data.join("both.crt")).unwrap();
+    pg.conf("ssl_ca_file = 'both.crt'");
+    pg.hba("hostssl all all 127.0.0.1/32 cert");
+    pg.start();
+    let connect = |root: &str, client: &str| {
+        pg.psql(
+            &format!(
+                "{} sslcert={c}/postgresql.crt sslkey={c}/postgresql.key",
+                PgServer::verify_full("localhost", &sb.path(root)),
+                c = sb.path(client).display()
+            ),
+            &sb.path("home"),
+        )
+    };
+    // before: the old chain; clients trusting the old root or both connect, with either client cert
+    for (root, client) in [
+        ("old-root/root.crt", "old-client"),
+        ("both.crt", "old-client"),
+        ("both.crt", "new-client"),
+    ] {
+        let (ok, out) = connect(root, client);
+        assert!(ok, "before rotation, {root} / {client}: {out}");
+    }
+    // rotate the server to the new chain
+    sb.ok(&[
+        "--force",
+        "issue",
+        "server",
+        "--ca",
+        "new-pg",
+        "--cn",
+        "localhost",
+        "--pgdata",
+        &data,
+    ]);
+    let new_serial = sb.openssl_ok(&[
+        "x509",
+        "-in",
+        &format!("{data}/server.crt"),
+        "-noout",
+        "-serial",
+    ]);
+    pg.reload_until(|| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("openssl s_client -starttls postgres -connect 127.0.0.1:{} </dev/null 2>/dev/null | openssl x509 -noout -serial", pg.port))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout) == new_serial
+    });
+    // after: the bundle still works; a client that only trusts the old root does not
+    for client in ["old-client", "new-client"] {
+        let (ok, out) = connect("both.crt", client);
+        assert!(ok, "after rotation, both.crt / {client}: {out}");
+    }
+    let (ok, out) = connect("old-root/root.crt", "new-client");
+    assert!(
+        !ok && out.contains("certificate verify failed"),
+        "only the old root: {out}"
+    );
+}
