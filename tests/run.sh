@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when it is missing (PostgreSQL 15,
-# psql, openssl, Java's keytool; apt-get, as root), then checks formatting and lints and runs every test.
+# psql, openssl, Java and PgJDBC; apt-get, as root), then checks formatting and lints and runs every test.
 # With CI=true no PostgreSQL or OpenSSL test may skip: a missing tool fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,8 @@ command -v openssl >/dev/null || need+=(openssl)
 command -v psql >/dev/null || need+=(postgresql-client-15)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 id postgres >/dev/null 2>&1 || need+=(postgresql-15)
-command -v keytool >/dev/null || need+=(openjdk-17-jre-headless)   # PKCS#12 interop test
+command -v keytool >/dev/null || need+=(openjdk-17-jre-headless)   # PKCS#12 and PgJDBC tests
+[ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 command -v flock >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -24,7 +24,8 @@ pub(crate) const HELP: &str = "Recognises what FILE holds by content (PEM or DER
   pkcs1  an RSA key as PKCS#1 PEM (BEGIN RSA PRIVATE KEY), for old tools
   p12    PKCS#12 with the key and its certificate chain (leaf first), for Java keystores: give the key and
          certificates in FILE and/or with --key and --chain; PBES2/AES-256 with a SHA-256 MAC, which
-         `openssl pkcs12` (no -legacy) and keytool read; the password comes from --passout.
+         `openssl pkcs12` (no -legacy), keytool and PgJDBC read; the password comes from --passout,
+         the alias from --alias (default user, the name PgJDBC's PKCS#12 key manager asks for).
 Keys are written 0600. Without --out the result goes to stdout (binary output is refused on a terminal).
 
 EXAMPLES:
@@ -61,8 +62,8 @@ pub struct Args {
     /// (p12) The PKCS#12 password.
     #[arg(long, value_name = "SPEC", value_parser = parse_pass)]
     passout: Option<PassSource>,
-    /// (p12) The alias (friendly name) of the key entry.
-    #[arg(long, default_value = "postgresql")]
+    /// (p12) The alias (friendly name) of the key entry; PgJDBC looks the key up as "user".
+    #[arg(long, default_value = "user")]
     alias: String,
 }
 

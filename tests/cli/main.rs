@@ -8,6 +8,7 @@ mod doctor;
 mod examples;
 mod help;
 mod inspect;
+mod jdbc;
 mod keys;
 mod postgres;
 mod probe;
