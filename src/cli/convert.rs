@@ -10,11 +10,11 @@ use crate::cli::args::parse_pass;
 use crate::error::Hint;
 use crate::files::{self, FileWrite, Overwrite};
 use crate::passphrase::{PassSource, obtain, obtain_new};
-use crate::pki::chain::order_chain;
 use crate::pki::encoding::to_pem;
 use crate::pki::inspect::CertInfo;
 use crate::pki::key::PrivateKey;
 use crate::pki::object::{Object, read_objects};
+use crate::pki::p12::{chain_for_key, pkcs12};
 use crate::report::Outcome;
 
 pub(crate) const HELP: &str = "Recognises what FILE holds by content (PEM or DER; certificates, CSRs, CRLs, keys) and writes it:
@@ -216,45 +216,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                     _ => None,
                 })
                 .collect();
-            let spki = key.spki_der();
-            if !certs.iter().any(|c| c.spki == spki) {
-                return Err(
-                    anyhow!("no certificate given matches the private key").context(Hint::new(
-                        "give the key's certificate in FILE or with --chain",
-                    )),
-                );
-            }
-            let chain = order_chain(certs)
-                .map_err(|e| anyhow!("the certificates do not form a chain: {e}"))?;
-            if chain.certs[0].spki != spki {
-                bail!(
-                    "the key belongs to {}, which is not the end of the chain",
-                    chain.certs[0].subject
-                );
-            }
+            let chain = chain_for_key(&key, certs).map_err(|e| {
+                anyhow!(e).context(Hint::new(
+                    "give the key's certificate in FILE or with --chain",
+                ))
+            })?;
             let pass = obtain_new(a.passout.as_ref(), "the PKCS#12 file", "--passout", |w| {
                 ctx.report.warn(w)
             })?;
-            let p12_key = p12_keystore::PrivateKey::from_der(key.pkcs8_der())
-                .map_err(|e| anyhow!("PKCS#12: {e}"))?;
-            let p12_certs = chain
-                .certs
-                .iter()
-                .map(|c| p12_keystore::Certificate::from_der(&c.der))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| anyhow!("PKCS#12: {e}"))?;
-            let local_id = chain.certs[0].sha256_hex().into_bytes();
-            let mut ks = p12_keystore::KeyStore::new();
-            ks.add_entry(
-                &a.alias,
-                p12_keystore::KeyStoreEntry::PrivateKeyChain(p12_keystore::PrivateKeyChain::new(
-                    local_id, p12_key, p12_certs,
-                )),
-            );
-            let der = ks
-                .writer(&pass)
-                .write()
-                .map_err(|e| anyhow!("cannot write PKCS#12: {e}"))?;
+            let der = pkcs12(&key, &chain, &pass, &a.alias).map_err(|e| anyhow!(e))?;
             (
                 der,
                 true,

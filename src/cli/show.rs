@@ -9,9 +9,11 @@ use crate::cli::Ctx;
 use crate::cli::args::parse_pass;
 use crate::error::{Hint, sanitize};
 use crate::passphrase::PassSource;
-use crate::pki::describe::{CertView, CrlView, CsrView, ExtView, cert_view, crl_view, csr_view};
+use crate::pki::describe::{
+    CertView, CrlView, CsrView, ExtView, KeyView, cert_view, crl_view, csr_view, key_view,
+};
 use crate::pki::key::PrivateKey;
-use crate::pki::object::{KeyForm, Object, read_objects};
+use crate::pki::object::{Object, read_objects};
 use crate::report::Mode;
 
 pub(crate) const HELP: &str = "Shows every object in each file, recognised by content (PEM or DER; a CSR is never shown as a \
@@ -39,19 +41,6 @@ pub struct Args {
     /// Passphrase of encrypted keys (to see which certificate they match).
     #[arg(long, value_name = "SPEC", value_parser = parse_pass)]
     passin: Option<PassSource>,
-}
-
-/// A key, shown.
-#[derive(Debug, Clone, Serialize)]
-pub struct KeyView {
-    /// Key type, when readable.
-    pub key: String,
-    /// PKCS#8, PKCS#1, SEC1.
-    pub form: String,
-    /// Passphrase-protected.
-    pub encrypted: bool,
-    /// Certificates whose public key is this key's.
-    pub matches: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -178,53 +167,23 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                     View::Crl(crl_view(d, now).map_err(|e| anyhow!("{}: {e}", f.display()))?)
                 }
                 Object::Key(_, _) | Object::EncryptedKey(_) | Object::LegacyEncryptedKey => {
-                    let (form, encrypted) = match o {
-                        Object::Key(_, KeyForm::Pkcs8) => ("PKCS#8", false),
-                        Object::Key(_, KeyForm::Pkcs1) => ("PKCS#1", false),
-                        Object::Key(_, KeyForm::Sec1) => ("SEC1", false),
-                        Object::EncryptedKey(_) => ("PKCS#8 (encrypted)", true),
-                        _ => ("legacy OpenSSL PEM (encrypted)", true),
-                    };
-                    let key = match o {
-                        Object::Key(d, _) => PrivateKey::from_bytes(d).ok(),
-                        Object::EncryptedKey(d) => match &a.passin {
-                            Some(p) => {
-                                let pass = p.read(|w| ctx.report.warn(w))?;
-                                Some(
-                                    PrivateKey::from_encrypted_bytes(d, &pass)
-                                        .map_err(|e| anyhow!("{}: {e}", f.display()))?,
-                                )
-                            }
-                            None => None,
-                        },
+                    let key = match (o, &a.passin) {
+                        (Object::EncryptedKey(d), Some(p)) => {
+                            let pass = p.read(|w| ctx.report.warn(w))?;
+                            Some(
+                                PrivateKey::from_encrypted_bytes(d, &pass)
+                                    .map_err(|e| anyhow!("{}: {e}", f.display()))?,
+                            )
+                        }
+                        (Object::Key(d, _), _) => PrivateKey::from_bytes(d).ok(),
                         _ => None,
                     };
-                    let mut matches = Vec::new();
-                    if let Some(k) = &key {
-                        let spki = k.spki_der();
-                        let pool = if given_certs.is_empty() {
-                            certs_beside(f)
-                        } else {
-                            given_certs.clone()
-                        };
-                        for (file, d) in pool {
-                            if let Ok(c) = crate::pki::inspect::CertInfo::parse(&d)
-                                && c.spki == spki
-                            {
-                                matches.push(format!("{} in {file}", c.subject));
-                            }
-                        }
-                    }
-                    View::PrivateKey(KeyView {
-                        key: match &key {
-                            Some(k) => k.kind().describe(),
-                            None if encrypted => "unknown (encrypted; give --passin)".into(),
-                            None => "unsupported".into(),
-                        },
-                        form: form.into(),
-                        encrypted,
-                        matches,
-                    })
+                    let pool = if given_certs.is_empty() {
+                        certs_beside(f)
+                    } else {
+                        given_certs.clone()
+                    };
+                    View::PrivateKey(key_view(o, key.as_ref(), &pool))
                 }
             };
             shown.push(Shown {

@@ -330,3 +330,54 @@ pub fn crl_view(der: &[u8], now: OffsetDateTime) -> Result<CrlView, String> {
             .collect(),
     })
 }
+
+/// A private key, shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    /// Key type, when readable.
+    pub key: String,
+    /// PKCS#8, PKCS#1, SEC1.
+    pub form: String,
+    /// Passphrase-protected.
+    pub encrypted: bool,
+    /// Certificates whose public key is this key's ("SUBJECT in FILE").
+    pub matches: Vec<String>,
+}
+
+/// Describe a key object; `key` is the decoded key when it could be read (decrypted), `pool`
+/// the (file, DER) certificates to match it against.
+pub fn key_view(
+    object: &crate::pki::object::Object,
+    key: Option<&crate::pki::key::PrivateKey>,
+    pool: &[(String, Vec<u8>)],
+) -> KeyView {
+    use crate::pki::object::{KeyForm, Object};
+    let (form, encrypted) = match object {
+        Object::Key(_, KeyForm::Pkcs8) => ("PKCS#8", false),
+        Object::Key(_, KeyForm::Pkcs1) => ("PKCS#1", false),
+        Object::Key(_, KeyForm::Sec1) => ("SEC1", false),
+        Object::EncryptedKey(_) => ("PKCS#8 (encrypted)", true),
+        _ => ("legacy OpenSSL PEM (encrypted)", true),
+    };
+    let mut matches = Vec::new();
+    if let Some(k) = key {
+        let spki = k.spki_der();
+        for (file, d) in pool {
+            if let Ok(c) = crate::pki::inspect::CertInfo::parse(d)
+                && c.spki == spki
+            {
+                matches.push(format!("{} in {file}", c.subject));
+            }
+        }
+    }
+    KeyView {
+        key: match key {
+            Some(k) => k.kind().describe(),
+            None if encrypted => "unknown (encrypted; give --passin)".into(),
+            None => "unsupported".into(),
+        },
+        form: form.into(),
+        encrypted,
+        matches,
+    }
+}

@@ -11,6 +11,7 @@ pub mod issue;
 pub mod key;
 pub mod name;
 pub mod object;
+pub mod p12;
 pub mod profile;
 pub mod serial;
 pub mod verify;

@@ -417,3 +417,4 @@ pub fn sign_loose(
     let written = result.inspect_err(|_| crate::files::remove_created_dirs(&created))?;
     Ok((issued, written))
 }
+pub mod quickstart;

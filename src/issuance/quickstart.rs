@@ -1,0 +1,242 @@
+//! The whole PostgreSQL set in one go: root CA, intermediate CA, a server and a client
+//! certificate from the intermediate, the CRL file for `ssl_crl_file`, and the settings that
+//! use them. On failure everything this run wrote is removed again.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::ca::CaDir;
+use crate::files::{self, FileWrite, Overwrite, Written};
+use crate::issuance::{self, CaRequest, LeafRequest, LeafRole, Outputs, SubjectKey};
+use crate::passphrase::PassSource;
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::{CertSpec, Validity};
+use crate::pki::key::PrivateKey;
+use crate::pki::name::{San, Subject};
+use crate::pki::profile::Profile;
+use crate::pki::serial::Serial;
+use crate::postgres::conf::{Settings, SettingsInput, quickstart_settings};
+
+/// What to make.
+pub struct QuickstartRequest {
+    /// The output directory (root-ca/, intermediate-ca/, client/, and server/ unless `server_dir`).
+    pub out: PathBuf,
+    /// Host names and addresses; the first is the server certificate's CN, all are SANs.
+    pub hosts: Vec<String>,
+    /// The client certificate's CN, the database user.
+    pub user: String,
+    /// Port for the printed connection string.
+    pub port: u16,
+    /// Where the server files go (a data directory, or out/server) and their owner.
+    pub server_dir: PathBuf,
+    /// Owner for the server files (`--pgdata`).
+    pub owner: Option<(u32, u32)>,
+    /// `--force`.
+    pub force: bool,
+}
+
+/// What was made.
+pub struct QuickstartResult {
+    /// (role, file, certificate): root, intermediate, server, client.
+    pub certificates: Vec<(&'static str, PathBuf, CertInfo)>,
+    /// Every file written.
+    pub written: Vec<Written>,
+    /// The settings to paste.
+    pub settings: Settings,
+    /// The intermediate CA directory (it signs further certificates).
+    pub inter_dir: PathBuf,
+}
+
+fn spec(profile: &str, subject: Subject, sans: Vec<San>) -> Result<CertSpec> {
+    let profile = Profile::builtin(profile);
+    let validity = Validity::resolve(
+        None,
+        None,
+        None,
+        profile.default_days,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(|e| anyhow!(e))?;
+    Ok(CertSpec {
+        profile,
+        subject,
+        sans,
+        validity,
+        serial: Serial::random(),
+        pathlen: None,
+    })
+}
+
+/// Make the set. `keygen` makes each of the four keys.
+pub fn quickstart(
+    req: &QuickstartRequest,
+    keygen: &mut dyn FnMut() -> Result<PrivateKey>,
+    passin: Option<PassSource>,
+    waiting: &dyn Fn(&Path),
+) -> Result<QuickstartResult> {
+    let sans = req
+        .hosts
+        .iter()
+        .map(|h| h.parse::<San>().map_err(|e| anyhow!("--host {h}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let user_subject =
+        Subject::from_cn(&req.user).map_err(|e| anyhow!("--user {}: {e}", req.user))?;
+    let first_host = req.hosts.first().ok_or_else(|| anyhow!("no --host"))?;
+    let server_subject =
+        Subject::from_cn(first_host).map_err(|e| anyhow!("--host {first_host}: {e}"))?;
+    let root_dir = req.out.join("root-ca");
+    let inter_dir = req.out.join("intermediate-ca");
+    let client_dir = req.out.join("client");
+    let server_out = Outputs {
+        dir: req.server_dir.clone(),
+        base: "server".into(),
+        owner: req.owner,
+        force: req.force,
+    };
+    let client_out = Outputs {
+        dir: client_dir.clone(),
+        base: "postgresql".into(),
+        owner: None,
+        force: req.force,
+    };
+    let crl_path = req.server_dir.join("crl.pem");
+    // refuse before making anything
+    crate::ca::check_new_ca_dir(&root_dir)?;
+    crate::ca::check_new_ca_dir(&inter_dir)?;
+    server_out.precheck(LeafRole::Server, true)?;
+    client_out.precheck(LeafRole::Client, true)?;
+    files::Staging::precheck(&[(
+        crl_path.as_path(),
+        Overwrite::forced_or(req.force, Overwrite::Never),
+    )])?;
+
+    let mut written: Vec<Written> = Vec::new();
+    let open = |d: &Path| -> Result<CaDir> { Ok(CaDir::open(d)?.with_passin(passin.clone())) };
+    let result = (|| -> Result<Vec<(&'static str, PathBuf, CertInfo)>> {
+        let ca = |name: &str| Subject::from_cn(name).map_err(|e| anyhow!(e));
+        let (root, w) = issuance::create_root(
+            &root_dir,
+            CaRequest {
+                spec: spec("root-ca", ca("PostgreSQL quickstart Root CA")?, vec![])?,
+                key: keygen()?,
+                first_serial: Serial::random(),
+                allow_outlive: false,
+                key_passphrase: None,
+            },
+        )?;
+        written.extend(w);
+        let (inter, w) = issuance::create_intermediate(
+            &open(&root_dir)?,
+            &inter_dir,
+            CaRequest {
+                spec: spec(
+                    "intermediate-ca",
+                    ca("PostgreSQL quickstart Intermediate CA")?,
+                    vec![],
+                )?,
+                key: keygen()?,
+                first_serial: Serial::random(),
+                allow_outlive: false,
+                key_passphrase: None,
+            },
+            |d| waiting(d),
+        )?;
+        written.extend(w);
+        let inter_ca = open(&inter_dir)?;
+        let mut made = vec![
+            ("root-ca", root_dir.join("cacert.pem"), root.cert),
+            ("intermediate-ca", inter_dir.join("cacert.pem"), inter.cert),
+        ];
+        for (role, profile, subject, sans, outputs) in [
+            (
+                LeafRole::Server,
+                "server",
+                server_subject.clone(),
+                sans.clone(),
+                &server_out,
+            ),
+            (
+                LeafRole::Client,
+                "client",
+                user_subject.clone(),
+                vec![],
+                &client_out,
+            ),
+        ] {
+            let r = issuance::issue_leaf(
+                &inter_ca,
+                LeafRequest {
+                    role,
+                    spec: spec(profile, subject, sans)?,
+                    key: SubjectKey::private(keygen()?),
+                    revoke_old: None,
+                    outputs: outputs.clone(),
+                    allow_outlive: false,
+                },
+                |d| waiting(d),
+            )?;
+            written.extend(r.written);
+            made.push((
+                profile_role(profile),
+                outputs.dir.join(format!("{}.crt", outputs.base)),
+                r.issued.cert,
+            ));
+        }
+        // PostgreSQL sets CRL_CHECK_ALL: one CRL per CA of the chain, in one file; the
+        // intermediate's crl.pem already holds its CRL followed by the root's
+        let crl = std::fs::read(inter_ca.crl())
+            .with_context(|| format!("cannot read {}", inter_ca.crl().display()))?;
+        written.push(files::write_one(
+            FileWrite::public(
+                crl_path.clone(),
+                crl,
+                "CRL (intermediate + root)",
+                Overwrite::forced_or(req.force, Overwrite::Never),
+            )
+            .owned_by(req.owner),
+        )?);
+        Ok(made)
+    })();
+    let certificates = match result {
+        Ok(c) => c,
+        Err(e) => {
+            // leave nothing behind: files this run wrote, and the CA directories it created
+            for w in written.iter().filter(|w| w.changed) {
+                files::remove_placed(&w.path);
+            }
+            for d in [&inter_dir, &root_dir] {
+                if d.join("cacert.pem").exists() && written.iter().any(|w| w.path.starts_with(d)) {
+                    files::remove_tree(d);
+                }
+            }
+            return Err(e);
+        }
+    };
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let settings = quickstart_settings(&SettingsInput {
+        server_cert: &abs(&req.server_dir.join("server.crt")),
+        server_key: &abs(&req.server_dir.join("server.key")),
+        server_ca: &abs(&req.server_dir.join("root.crt")),
+        server_crl: &abs(&crl_path),
+        host: first_host,
+        port: req.port,
+        user: &req.user,
+        client_cert: &abs(&client_dir.join("postgresql.crt")),
+        client_key: &abs(&client_dir.join("postgresql.key")),
+        client_root: &abs(&client_dir.join("root.crt")),
+    });
+    Ok(QuickstartResult {
+        certificates,
+        written,
+        settings,
+        inter_dir,
+    })
+}
+
+fn profile_role(profile: &str) -> &'static str {
+    match profile {
+        "server" => "server",
+        _ => "client",
+    }
+}
