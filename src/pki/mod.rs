@@ -13,5 +13,6 @@ pub mod name;
 pub mod object;
 pub mod p12;
 pub mod profile;
+pub mod robustness;
 pub mod serial;
 pub mod verify;

@@ -82,6 +82,9 @@ impl FromStr for Serial {
         if s.is_empty() {
             return Err("empty serial".into());
         }
+        if !s.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("'{s}' is not hexadecimal"));
+        }
         if !s.len().is_multiple_of(2) {
             return Err(format!(
                 "'{s}' has an odd number of hex digits (OpenSSL needs an even count, e.g. 0{s})"
@@ -118,6 +121,10 @@ mod tests {
         assert!("5".parse::<Serial>().is_err());
         assert!("zz".parse::<Serial>().is_err());
         assert!("".parse::<Serial>().is_err());
+        assert!(
+            "é0".parse::<Serial>().is_err(),
+            "non-ASCII is refused, not a panic"
+        );
     }
 
     #[test]
