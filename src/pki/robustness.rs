@@ -159,6 +159,9 @@ mod tests {
                 let _ = s.parse::<Serial>();
                 let _ = crate::ca::index::parse_asn1_time(&s);
                 let _ = parse_conf(&s);
+                let _ = crate::postgres::rules::name_matches(&s, "é.example.com");
+                let _ = crate::postgres::rules::name_matches("*.example.com", &s);
+                let _ = crate::postgres::rules::host_ip(&s);
             }
         }
     }

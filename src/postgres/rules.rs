@@ -52,16 +52,18 @@ pub fn name_matches(pattern: &str, host: &str) -> bool {
     if pattern.eq_ignore_ascii_case(host) {
         return true;
     }
-    let (lp, lh) = (pattern.len(), host.len());
+    // bytes, as libpq compares them (a non-ASCII host must not split a character here)
+    let (p, h) = (pattern.as_bytes(), host.as_bytes());
+    let (lp, lh) = (p.len(), h.len());
     if lp < 3 || !pattern.starts_with("*.") || lp > lh {
         return false;
     }
     // the host's tail must equal the pattern after '*' ...
-    if !pattern[1..].eq_ignore_ascii_case(&host[lh - lp + 1..]) {
+    if !p[1..].eq_ignore_ascii_case(&h[lh - lp + 1..]) {
         return false;
     }
     // ... and the part the '*' covers may not contain a dot
-    !host[..lh - lp + 1].contains('.')
+    !h[..lh - lp + 1].contains(&b'.')
 }
 
 /// The outcome of libpq's host-name check.
@@ -208,6 +210,9 @@ mod tests {
         assert!(!name_matches("*.example.com", "a.b.example.com"));
         assert!(!name_matches("f*.example.com", "foo.example.com"));
         assert!(name_matches("DB.example.com", "db.EXAMPLE.com"));
+        // non-ASCII hosts are compared, not split mid-character
+        assert!(!name_matches("*.y", "éy"));
+        assert!(name_matches("*.example.com", "é.example.com"));
     }
 
     #[test]
