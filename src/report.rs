@@ -192,7 +192,30 @@ impl Reporter {
                         c.not_after
                     );
                 }
-                for f in &outcome.files {
+                // a new CA directory is one line (its internals are for pgcert and openssl);
+                // --json lists every file
+                let ca_dirs: Vec<PathBuf> = outcome
+                    .files
+                    .iter()
+                    .filter(|f| f.changed && f.path.file_name().is_some_and(|n| n == "cacert.pem"))
+                    .filter_map(|f| f.path.parent().map(PathBuf::from))
+                    .collect();
+                for d in &ca_dirs {
+                    let n = outcome
+                        .files
+                        .iter()
+                        .filter(|f| f.path.starts_with(d))
+                        .count();
+                    eprintln!(
+                        "  wrote {}/ (CA directory: {n} files, private/cakey.pem 0600)",
+                        d.display()
+                    );
+                }
+                for f in outcome
+                    .files
+                    .iter()
+                    .filter(|f| !ca_dirs.iter().any(|d| f.path.starts_with(d)))
+                {
                     let state = if f.changed { "wrote" } else { "kept " };
                     eprintln!("  {state} {} ({}, {})", f.path.display(), f.kind, f.mode);
                 }

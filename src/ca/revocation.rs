@@ -408,8 +408,9 @@ fn plan(ca: &CaDir, req: &CrlRequest<'_>, parent_override: Option<&Path>) -> Res
                     && next <= req.now
                 {
                     return Err(anyhow!(
-                        "the CRL given for {} expired on {next}; PostgreSQL would refuse every client with it",
-                        c.subject
+                        "the CRL given for {} expired on {}; PostgreSQL would refuse every client with it",
+                        c.subject,
+                        crate::pki::inspect::when(next)
                     )
                     .context(Hint::new("get a current CRL from that CA")));
                 }

@@ -163,8 +163,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             && next - now < time::Duration::days(7)
         {
             ctx.report.warn(&format!(
-                "the CRL of {} (from --parent-crl) expires on {next}; get a new one before then, or PostgreSQL refuses every client",
-                info.issuer
+                "the CRL of {} (from --parent-crl) expires on {}; get a new one before then, or PostgreSQL refuses every client",
+                info.issuer,
+                crate::pki::inspect::when(next)
             ));
         }
         let rfc = |t: time::OffsetDateTime| {

@@ -110,13 +110,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         if let Some(next) = info.next_update {
             if next <= now {
                 ctx.report.warn(&format!(
-                    "{} expired on {next}: PostgreSQL refuses every client while it is configured; run 'pgcert crl'",
-                    ca.crl().display()
+                    "{} expired on {}: PostgreSQL refuses every client while it is configured; run 'pgcert crl'",
+                    ca.crl().display(),
+                    crate::pki::inspect::when(next)
                 ));
             } else if next - now < time::Duration::days(7) {
                 ctx.report.warn(&format!(
-                    "{} expires on {next}; run 'pgcert crl' before then",
-                    ca.crl().display()
+                    "{} expires on {}; run 'pgcert crl' before then",
+                    ca.crl().display(),
+                    crate::pki::inspect::when(next)
                 ));
             }
         }

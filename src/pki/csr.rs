@@ -49,14 +49,29 @@ fn csr_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
         .collect();
     match found.as_slice() {
         [one] => Ok(one.der.clone()),
-        [] => Err(format!(
-            "it holds a {}, not a CERTIFICATE REQUEST",
-            blocks
-                .iter()
-                .filter_map(|b| b.label.clone())
-                .collect::<Vec<_>>()
-                .join(" and a ")
-        )),
+        [] => {
+            let mut labels: Vec<(String, usize)> = Vec::new();
+            for l in blocks.iter().filter_map(|b| b.label.clone()) {
+                match labels.iter_mut().find(|(x, _)| *x == l) {
+                    Some((_, n)) => *n += 1,
+                    None => labels.push((l, 1)),
+                }
+            }
+            let what: Vec<String> = labels
+                .into_iter()
+                .map(|(l, n)| {
+                    if n == 1 {
+                        format!("a {l}")
+                    } else {
+                        format!("{n} {l} blocks")
+                    }
+                })
+                .collect();
+            Err(format!(
+                "it holds {}, not a CERTIFICATE REQUEST",
+                what.join(" and ")
+            ))
+        }
         _ => Err("it holds more than one CERTIFICATE REQUEST".into()),
     }
 }

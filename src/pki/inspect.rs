@@ -181,6 +181,15 @@ impl CertInfo {
     }
 }
 
+/// A time for messages: RFC 3339, UTC, whole seconds (`2027-11-25T07:56:17Z`).
+pub fn when(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// OpenSSL's `X509_NAME_oneline` form: `/SN=value` per attribute, `+` between the attributes of
 /// a multi-valued RDN, `/` and `+` in values escaped with `\`, bytes outside printable ASCII
 /// as `\xHH`. This is what `openssl ca` writes into `index.txt`.

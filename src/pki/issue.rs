@@ -235,13 +235,15 @@ pub fn issue(
     if !allow_outlive && spec.validity.not_after > ca_cert.not_after {
         return Err(format!(
             "the certificate would expire ({}) after its issuer ({}); pass --days/--not-after to shorten it, or --force to allow it",
-            spec.validity.not_after, ca_cert.not_after
+            crate::pki::inspect::when(spec.validity.not_after),
+            crate::pki::inspect::when(ca_cert.not_after)
         ));
     }
     if spec.validity.not_after <= spec.validity.not_before {
         return Err(format!(
             "the issuer expires ({}) before the certificate would start ({})",
-            ca_cert.not_after, spec.validity.not_before
+            crate::pki::inspect::when(ca_cert.not_after),
+            crate::pki::inspect::when(spec.validity.not_before)
         ));
     }
     if spec.profile.kind == ProfileKind::Ca

@@ -172,14 +172,16 @@ pub fn verify(req: &Request<'_>) -> Verdict {
         if req.now < c.not_before {
             bad_time = Some(format!(
                 "{} is not yet valid (notBefore {})",
-                c.subject, c.not_before
+                c.subject,
+                crate::pki::inspect::when(c.not_before)
             ));
             break;
         }
         if req.now > c.not_after {
             bad_time = Some(format!(
                 "{} has expired (notAfter {})",
-                c.subject, c.not_after
+                c.subject,
+                crate::pki::inspect::when(c.not_after)
             ));
             break;
         }
@@ -191,7 +193,7 @@ pub fn verify(req: &Request<'_>) -> Verdict {
                 Ok(format!(
                     "{} valid now; the leaf expires {}",
                     chain.len(),
-                    req.leaf.not_after
+                    crate::pki::inspect::when(req.leaf.not_after)
                 ))
             },
             Err,
@@ -310,7 +312,7 @@ fn check_crls(chain: &[CertInfo], crls: &[Vec<u8>], now: OffsetDateTime) -> Resu
             return Err(format!(
                 "the CRL of {} has expired (nextUpdate {})",
                 issuer.subject,
-                info.next_update.expect("some")
+                crate::pki::inspect::when(info.next_update.expect("some"))
             ));
         }
         if info.revoked.contains(&c.serial) {

@@ -265,14 +265,22 @@ fn check_times(r: &mut Report, path: &Path, certs: &[CertInfo], now: OffsetDateT
             r.add(
                 Level::Error,
                 Some(path),
-                format!("{} is not valid until {}", c.subject, c.not_before),
+                format!(
+                    "{} is not valid until {}",
+                    c.subject,
+                    crate::pki::inspect::when(c.not_before)
+                ),
                 Some("check the clock, or issue it with an earlier --not-before".into()),
             );
         } else if now > c.not_after {
             r.add(
                 Level::Error,
                 Some(path),
-                format!("{} expired on {}", c.subject, c.not_after),
+                format!(
+                    "{} expired on {}",
+                    c.subject,
+                    crate::pki::inspect::when(c.not_after)
+                ),
                 Some("renew it: pgcert renew --cert FILE".into()),
             );
         } else if c.not_after - now < Duration::days(30) {
@@ -283,7 +291,7 @@ fn check_times(r: &mut Report, path: &Path, certs: &[CertInfo], now: OffsetDateT
                     "{} expires in {} days ({})",
                     c.subject,
                     (c.not_after - now).whole_days(),
-                    c.not_after
+                    crate::pki::inspect::when(c.not_after)
                 ),
                 Some("renew it soon: pgcert renew --cert FILE".into()),
             );
@@ -447,12 +455,16 @@ fn read_crls(r: &mut Report, path: &Path, now: OffsetDateTime) -> Vec<crate::pki
             Ok(i) => {
                 if let Some(n) = i.next_update {
                     if n <= now {
-                        r.add(Level::Error, Some(path), format!("the CRL of {} expired on {n}: every certificate it covers is refused", i.issuer), Some("publish a new one: pgcert crl".into()));
+                        r.add(Level::Error, Some(path), format!("the CRL of {} expired on {}: every certificate it covers is refused", i.issuer, crate::pki::inspect::when(n)), Some("publish a new one: pgcert crl".into()));
                     } else if n - now < Duration::days(7) {
                         r.add(
                             Level::Warning,
                             Some(path),
-                            format!("the CRL of {} expires on {n}", i.issuer),
+                            format!(
+                                "the CRL of {} expires on {}",
+                                i.issuer,
+                                crate::pki::inspect::when(n)
+                            ),
                             Some("run pgcert crl before then".into()),
                         );
                     }
