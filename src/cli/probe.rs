@@ -157,7 +157,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             let j = serde_json::json!({
                 "command": "probe", "host": host, "port": port, "address": info.addr.to_string(), "ssl": true,
                 "protocol": info.version, "cipher": info.cipher, "group": info.group, "sslmode": sslmode,
-                "chain": certs.iter().map(|c| serde_json::json!({"subject": c.subject, "issuer": c.issuer, "serial": c.serial.to_string(), "not_after": c.not_after.to_string(), "sha256": c.sha256})).collect::<Vec<_>>(),
+                "chain": certs.iter().map(|c| serde_json::json!({"subject": c.subject, "issuer": c.issuer, "serial": c.serial.to_string(), "not_after": crate::pki::inspect::when(c.not_after), "sha256": c.sha256})).collect::<Vec<_>>(),
                 "ok": verdict.as_ref().is_none_or(|v| v.ok),
                 "checks": verdict.as_ref().map(|v| v.checks.clone()).unwrap_or_default(),
                 "files": written,
@@ -179,7 +179,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             for (i, c) in certs.iter().enumerate() {
                 out.push_str(&format!(
                     "  {i} subject {}\n    issuer  {}\n    serial {}  expires {}\n",
-                    c.subject, c.issuer, c.serial, c.not_after
+                    c.subject,
+                    c.issuer,
+                    c.serial,
+                    crate::pki::inspect::when(c.not_after)
                 ));
             }
             match &verdict {
