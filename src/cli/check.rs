@@ -11,7 +11,7 @@ use crate::report::Mode;
 
 pub(crate) const HELP: &str = "Predicts what PostgreSQL or libpq will refuse, before they refuse it.
 --pgdata DIR: reads the ssl settings of DIR/postgresql.conf (or --config FILE, e.g. Debian's /etc/postgresql/15/main/\
-postgresql.conf) and postgresql.auto.conf, resolves relative paths against DIR as the server does, and checks the key \
+postgresql.conf), the files it includes (include, include_if_exists, include_dir) and postgresql.auto.conf, resolves relative paths against DIR as the server does, and checks the key \
 file (owned by the database user, the directory's owner, with 0600 or less, or by root with 0640 or less), that the \
 first certificate matches the key, the chain order, intermediates that are not CAs, a missing intermediate, a root in \
 server.crt (a note), expiry (a warning within 30 days), ssl_ca_file, and CRLs (readable, current, one for every CA).

@@ -148,6 +148,57 @@ pub fn parse_conf(text: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Read one configuration file into `settings`, following `include`, `include_if_exists` and
+/// `include_dir` (its `*.conf` files in name order) as the server does, relative to the file
+/// that names them. Debian's postgresql.conf ends with `include_dir = 'conf.d'`.
+fn read_conf_file(
+    path: &Path,
+    required: bool,
+    settings: &mut Vec<(String, String)>,
+    sources: &mut Vec<PathBuf>,
+    depth: usize,
+) -> Result<(), String> {
+    if depth > 10 {
+        return Err(format!(
+            "{}: includes nested more than 10 deep",
+            path.display()
+        ));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if required => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(_) => return Ok(()),
+    };
+    sources.push(path.to_path_buf());
+    let base = path.parent().unwrap_or(Path::new("."));
+    for (name, value) in parse_conf(&text) {
+        let target = base.join(&value);
+        match name.as_str() {
+            "include" => read_conf_file(&target, true, settings, sources, depth + 1)?,
+            "include_if_exists" => read_conf_file(&target, false, settings, sources, depth + 1)?,
+            "include_dir" => {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(&target)
+                    .map_err(|e| format!("cannot read the include_dir {}: {e}", target.display()))?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension().is_some_and(|x| x == "conf")
+                            && !p
+                                .file_name()
+                                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                    })
+                    .collect();
+                files.sort();
+                for f in files {
+                    read_conf_file(&f, true, settings, sources, depth + 1)?;
+                }
+            }
+            _ => settings.push((name, value)),
+        }
+    }
+    Ok(())
+}
+
 /// The ssl settings a server with this data directory (and config file) uses.
 pub fn server_settings(pgdata: &Path, config: Option<&Path>) -> Result<ServerSettings, String> {
     let main = config
@@ -155,16 +206,14 @@ pub fn server_settings(pgdata: &Path, config: Option<&Path>) -> Result<ServerSet
         .unwrap_or_else(|| pgdata.join("postgresql.conf"));
     let mut sources = Vec::new();
     let mut settings: Vec<(String, String)> = Vec::new();
-    for f in [main.clone(), pgdata.join("postgresql.auto.conf")] {
-        match std::fs::read_to_string(&f) {
-            Ok(t) => {
-                settings.extend(parse_conf(&t));
-                sources.push(f);
-            }
-            Err(e) if f == main => return Err(format!("cannot read {}: {e}", f.display())),
-            Err(_) => {}
-        }
-    }
+    read_conf_file(&main, true, &mut settings, &mut sources, 0)?;
+    read_conf_file(
+        &pgdata.join("postgresql.auto.conf"),
+        false,
+        &mut settings,
+        &mut sources,
+        0,
+    )?;
     let get = |name: &str| {
         settings
             .iter()
@@ -661,6 +710,37 @@ pub fn effective_uid() -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn includes_are_followed_in_order() {
+        let d = std::env::temp_dir().join(format!("pgcert-conf-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("conf.d")).unwrap();
+        let w = |p: &str, t: &str| {
+            crate::files::write_one(crate::files::FileWrite::public(
+                d.join(p),
+                t.as_bytes().to_vec(),
+                "test",
+                crate::files::Overwrite::Replace,
+            ))
+            .unwrap()
+        };
+        w(
+            "postgresql.conf",
+            "ssl = off\nssl_cert_file = 'a.crt'\ninclude_dir = 'conf.d'\ninclude_if_exists = 'missing.conf'\n",
+        );
+        w("conf.d/10-ssl.conf", "ssl = on\n");
+        w(
+            "conf.d/20-cert.conf",
+            "ssl_cert_file = 'b.crt'\ninclude = '../extra.conf'\n",
+        );
+        w("extra.conf", "ssl_key_file = 'x.key'\n");
+        let s = server_settings(&d, None).unwrap();
+        assert!(s.ssl);
+        assert_eq!(s.cert, d.join("b.crt"));
+        assert_eq!(s.key, d.join("x.key"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn postgresql_conf_values_parse_like_the_server() {
