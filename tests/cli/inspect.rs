@@ -501,3 +501,77 @@ fn verify_agrees_with_openssl_verify_on_good_and_broken_chains() {
         "all.crl",
     ]);
 }
+
+#[test]
+fn terminal_escapes_in_certificates_are_not_printed() {
+    if !require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    // a CN carrying an ANSI escape sequence, as a hostile certificate could
+    let subj = "/CN=evil\u{1b}[31mred";
+    sb.openssl_ok(&[
+        "req",
+        "-x509",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+        "k.pem",
+        "-out",
+        "evil.crt",
+        "-days",
+        "1",
+        "-utf8",
+        "-subj",
+        subj,
+    ]);
+    let out = sb.ok(&["show", "evil.crt"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains('\u{1b}'),
+        "the escape reached the terminal: {text:?}"
+    );
+    assert!(text.contains("evil"), "{text}");
+    let v = sb.pgcert(&[
+        "verify", "evil.crt", "--root", "evil.crt", "--host", "other",
+    ]);
+    assert!(
+        !String::from_utf8_lossy(&v.stdout).contains('\u{1b}')
+            && !String::from_utf8_lossy(&v.stderr).contains('\u{1b}')
+    );
+}
+
+#[test]
+fn quiet_prints_nothing_on_success() {
+    let sb = Sandbox::new();
+    for args in [
+        vec!["-q", "init-ca", "--ca", "ca"],
+        vec!["-q", "issue", "server", "--ca", "ca", "--cn", "localhost"],
+        vec![
+            "-q", "issue", "client", "--ca", "ca", "--cn", "alice", "--out", "c",
+        ],
+        vec!["-q", "crl", "--ca", "ca"],
+        vec![
+            "-q",
+            "verify",
+            "server.crt",
+            "--root",
+            "ca/root.crt",
+            "--host",
+            "localhost",
+        ],
+        vec!["-q", "check", "--cert", "server.crt", "--key", "server.key"],
+    ] {
+        let out = sb.ok(&args);
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "{args:?} printed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
