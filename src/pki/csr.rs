@@ -90,6 +90,18 @@ impl Csr {
         if !rest.is_empty() {
             return Err("trailing bytes after the certificate request".into());
         }
+        // checked before the signature: ring cannot verify RSA signatures under 2048 bits, and
+        // "altered or corrupted" would be the wrong diagnosis.
+        // OpenSSL's default security level on Debian (2) refuses RSA keys under 2048 bits, so
+        // PostgreSQL could not use the certificate: say so now rather than at server start
+        if let Some(crate::pki::key::KeyKind::Rsa(bits)) =
+            crate::pki::inspect::key_kind(req.certification_request_info.subject_pki.raw)
+            && bits < 2048
+        {
+            return Err(format!(
+                "its RSA key has {bits} bits; OpenSSL (and so PostgreSQL and libpq) refuses RSA keys under 2048 bits at its default security level"
+            ));
+        }
         req.verify_signature().map_err(|_| {
             "its signature does not verify: the request was altered or corrupted (or signed with an algorithm pgcert cannot check)".to_string()
         })?;

@@ -306,9 +306,18 @@ fn tampered_csr_is_refused_and_nothing_changes() {
         e.contains("CERTIFICATE, not a CERTIFICATE REQUEST") && e.contains("pgcert show"),
         "{e}"
     );
+    // a weak key is refused before anything is written
+    sb.openssl_ok(&[
+        "req", "-new", "-nodes", "-newkey", "rsa:1024", "-keyout", "weak.key", "-out", "weak.csr",
+        "-subj", "/CN=weak",
+    ]);
+    let before_weak = snapshot(&sb.dir);
+    let e = sb.fails(&["sign", "weak.csr", "--ca", "ca"]);
+    assert!(e.contains("1024 bits"), "{e}");
+    assert!(before_weak == snapshot(&sb.dir));
     let e = sb.fails(&["sign", "db.example.com.key", "--ca", "ca"]);
     assert!(e.contains("PRIVATE KEY, not a CERTIFICATE REQUEST"), "{e}");
-    assert!(before == snapshot(&sb.dir));
+    assert!(before_weak == snapshot(&sb.dir));
 }
 
 #[test]
