@@ -433,24 +433,43 @@ pub fn rename_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Append one line to a file (the CA's `index.txt`), fsynced, and return the file's previous
-/// length so the caller can undo it with `truncate`. A previous partial line (a crash
-/// mid-append) is cut off first; a missing final newline from another tool is added.
-pub fn append_line(path: &Path, line: &str) -> Result<u64> {
+/// Append one line to a file (the CA's `index.txt`), fsynced, and return the length to give
+/// `truncate` to undo it. When the file does not end with a newline, its last line is either a
+/// complete record another tool wrote without one (`complete` says so: a newline is added) or
+/// the fragment of a write cut short by a crash (it is cut off, so the file parses again).
+pub fn append_line(path: &Path, line: &str, complete: impl Fn(&str) -> bool) -> Result<u64> {
     let ctx = || format!("cannot append to {}", path.display());
     let mut f = OpenOptions::new()
         .read(true)
         .append(true)
         .open(path)
         .with_context(ctx)?;
-    let len = f.metadata().with_context(ctx)?.len();
+    let mut len = f.metadata().with_context(ctx)?.len();
     let mut text = String::new();
     if len > 0 {
-        let mut last = [0u8; 1];
-        f.seek(SeekFrom::Start(len - 1)).with_context(ctx)?;
-        f.read_exact(&mut last).with_context(ctx)?;
-        if last[0] != b'\n' {
-            text.push('\n');
+        // the unterminated tail, if any (records are short: 64 KiB is plenty)
+        let start = len.saturating_sub(65536);
+        let mut tail = Vec::new();
+        f.seek(SeekFrom::Start(start)).with_context(ctx)?;
+        f.read_to_end(&mut tail).with_context(ctx)?;
+        if tail.last() != Some(&b'\n') {
+            let cut = tail
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map(|p| p + 1)
+                .unwrap_or(0);
+            let fragment = String::from_utf8_lossy(&tail[cut..]).into_owned();
+            if complete(&fragment) {
+                text.push('\n');
+            } else if start == 0 || cut > 0 {
+                len = start + cut as u64;
+                f.set_len(len).with_context(ctx)?;
+            } else {
+                bail!(
+                    "{}: the last 64 KiB hold no line break; not a CA database",
+                    path.display()
+                );
+            }
         }
     }
     text.push_str(line);
@@ -469,6 +488,25 @@ pub fn truncate(path: &Path, len: u64) -> Result<()> {
     f.set_len(len)?;
     sync_file(&f)?;
     Ok(())
+}
+
+/// Remove temp and backup files pgcert left in `dir` when a process was killed mid-write
+/// (`.NAME.pgcert-tmp-PID-N`, `.NAME.pgcert-old-PID-N`). Only call it where no other pgcert can
+/// be writing, i.e. under the CA lock for the CA's own directories. Returns how many went.
+pub fn sweep_stale_temps(dir: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.')
+            && (name.contains(".pgcert-tmp-") || name.contains(".pgcert-old-"))
+            && e.file_type().is_ok_and(|t| t.is_file())
+            && fs::remove_file(e.path()).is_ok()
+        {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Remove a file that pgcert placed (rollback of a database change).
@@ -581,20 +619,31 @@ mod tests {
     }
 
     #[test]
-    fn append_repairs_missing_newline_and_truncate_undoes() {
+    fn append_repairs_missing_newline_cuts_fragments_and_truncate_undoes() {
         let d = tmpdir("append");
         let p = d.join("index.txt");
+        let whole = |l: &str| l.starts_with("line");
         write_one(FileWrite::public(
             p.clone(),
-            b"a".to_vec(),
+            b"line a".to_vec(),
             "db",
             Overwrite::Never,
         ))
         .unwrap();
-        let len = append_line(&p, "b").unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "a\nb\n");
+        let len = append_line(&p, "line b", whole).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "line a\nline b\n");
         truncate(&p, len).unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "a");
+        assert_eq!(fs::read_to_string(&p).unwrap(), "line a");
+        // a torn write: the fragment goes, complete lines stay
+        write_one(FileWrite::public(
+            p.clone(),
+            b"line a\nli".to_vec(),
+            "db",
+            Overwrite::Replace,
+        ))
+        .unwrap();
+        append_line(&p, "line c", whole).unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "line a\nline c\n");
         fs::remove_dir_all(d).unwrap();
     }
 }

@@ -223,6 +223,10 @@ impl CaDir {
                 return Err(anyhow!(e).context(format!("cannot lock {}", self.dir.display())));
             }
         }
+        // temp files are made in these directories only under this lock: any still here
+        // belong to a process that was killed mid-write
+        files::sweep_stale_temps(&self.dir);
+        files::sweep_stale_temps(&self.newcerts());
         Ok(CaLock { _file: f })
     }
 
@@ -332,16 +336,18 @@ impl CaDir {
         //    with the old line revoked and the new one added
         let line = IndexEntry::for_new_cert(&issued.cert).to_string();
         let undo_index: Box<dyn Fn()> = match revoke_old {
-            None => match files::append_line(&self.index(), &line) {
-                Ok(old_len) => Box::new(move || {
-                    let _ = files::truncate(&self.index(), old_len);
-                }),
-                Err(e) => {
-                    files::remove_placed(&newcert);
-                    undo_serial();
-                    return Err(e);
+            None => {
+                match files::append_line(&self.index(), &line, |l| IndexEntry::parse(l).is_ok()) {
+                    Ok(old_len) => Box::new(move || {
+                        let _ = files::truncate(&self.index(), old_len);
+                    }),
+                    Err(e) => {
+                        files::remove_placed(&newcert);
+                        undo_serial();
+                        return Err(e);
+                    }
                 }
-            },
+            }
             Some(old) => {
                 let result = (|| -> Result<String> {
                     let before = std::fs::read_to_string(self.index())

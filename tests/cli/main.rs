@@ -3,6 +3,7 @@
 mod bad_input;
 mod ca_database;
 mod chains;
+mod crash;
 mod csr;
 mod doctor;
 mod examples;
