@@ -79,7 +79,7 @@ pub struct SettingsInput<'a> {
     pub server_ca: &'a Path,
     /// CRL file for every CA of the chain: ssl_crl_file.
     pub server_crl: &'a Path,
-    /// Paths relative to the data directory (written with --pgdata) instead of absolute.
+    /// The host clients connect to (the server certificate's CN).
     pub host: &'a str,
     /// Port to connect to.
     pub port: u16,

@@ -476,7 +476,7 @@ fn postgres_refuses_a_revoked_client_via_ssl_crl_file_and_ssl_crl_dir() {
         "--crl-dir",
         "crl.d",
     ]);
-    pg.sql_setup_conf(&format!(
+    pg.conf(&format!(
         "ssl = on\nssl_ca_file = 'root.crt'\nssl_crl_file = '{}'",
         sb.path("server.crl").display()
     ));

@@ -355,11 +355,6 @@ impl PgServer {
         append(&self.data.join("postgresql.conf"), lines);
     }
 
-    /// Append settings to postgresql.conf before the first start (same as `conf`).
-    pub fn sql_setup_conf(&self, lines: &str) {
-        self.conf(lines);
-    }
-
     /// Replace pg_hba.conf: local trust for setup, plus the given lines.
     pub fn hba(&self, lines: &str) {
         #[allow(clippy::disallowed_methods)]
