@@ -203,8 +203,10 @@ pub fn self_signed(spec: &CertSpec, key: &PrivateKey) -> Result<Issued, String> 
 
 /// Sign a certificate for `subject_spki` (DER SubjectPublicKeyInfo) with a CA.
 ///
-/// Refuses, unless `allow_outlive`: a certificate that would outlive its issuer. Always
-/// refuses: an expired or not-yet-valid CA, and a CA profile below a pathlen:0 CA.
+/// The lifetime never silently exceeds the issuer's: a default one (not `explicit`), or an
+/// explicit one that overshoots by less than a day, is cut at the issuer's notAfter; a larger
+/// explicit overshoot is refused unless `allow_outlive`. Always refused: an expired CA, and a
+/// CA profile below a pathlen:0 CA (or beyond the parent's pathlen).
 pub fn issue(
     spec: &CertSpec,
     subject_spki: &[u8],
