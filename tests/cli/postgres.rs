@@ -453,3 +453,72 @@ fn trust_bundle_carries_clients_through_a_root_rotation() {
         "only the old root: {out}"
     );
 }
+
+/// `clientcert=verify-full` on a non-cert auth method: the client certificate must chain to
+/// ssl_ca_file and its CN must be the user, as with `cert`.
+#[test]
+fn clientcert_verify_full_checks_the_cn_against_the_user() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "alice", "--out", "alice",
+    ]);
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    std::fs::copy(sb.path("inter/root.crt"), pg.data.join("root.crt")).unwrap();
+    pg.conf("ssl_ca_file = 'root.crt'");
+    pg.hba("hostssl all all 127.0.0.1/32 trust clientcert=verify-full");
+    pg.start();
+    pg.sql("create role alice login; create role bob login");
+    let root = sb.path("alice/root.crt");
+    let with_cert = |user: &str| {
+        format!(
+            "{} user={user} sslcert={d}/postgresql.crt sslkey={d}/postgresql.key",
+            PgServer::verify_full("localhost", &root).replace(" user=postgres", ""),
+            d = sb.path("alice").display()
+        )
+    };
+    let (ok, out) = pg.psql(&with_cert("alice"), &sb.path("home"));
+    assert!(ok && out.contains("alice t"), "alice: {out}");
+    let (ok, out) = pg.psql(&with_cert("bob"), &sb.path("home"));
+    assert!(
+        !ok && out.contains("authentication failed for user \"bob\""),
+        "bob with alice's certificate: {out}"
+    );
+    let log = std::fs::read_to_string(&pg.log).unwrap();
+    assert!(
+        log.contains("certificate validation (clientcert=verify-full) failed for user \"bob\""),
+        "{log}"
+    );
+    let (ok, out) = pg.psql(
+        &PgServer::verify_full("localhost", &root).replace("user=postgres", "user=alice"),
+        &sb.path("home"),
+    );
+    assert!(!ok, "no certificate: {out}");
+    // pgcert verify --user predicts both verdicts
+    sb.ok(&[
+        "verify",
+        "alice/postgresql.crt",
+        "--root",
+        "alice/root.crt",
+        "--user",
+        "alice",
+        "--purpose",
+        "client",
+    ]);
+    assert_eq!(
+        sb.pgcert(&[
+            "verify",
+            "alice/postgresql.crt",
+            "--root",
+            "alice/root.crt",
+            "--user",
+            "bob"
+        ])
+        .status
+        .code(),
+        Some(1)
+    );
+}
