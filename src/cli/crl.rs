@@ -124,7 +124,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let (chain, mut written): (Vec<ChainCrl>, Vec<Written>) = crl_chain(&ca, &req, &waiting)?;
+    // the CRL directory must be usable before a CRL number is spent
+    let created = match &a.crl_dir {
+        Some(dir) => files::create_dir(dir, files::MODE_DIR)?,
+        None => Vec::new(),
+    };
+    let (chain, mut written): (Vec<ChainCrl>, Vec<Written>) =
+        crl_chain(&ca, &req, &waiting).inspect_err(|_| files::remove_created_dirs(&created))?;
     if let Some(o) = &a.out {
         let bytes = if a.der {
             chain[0].der.clone()
@@ -143,7 +149,6 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         ))?);
     }
     if let Some(dir) = &a.crl_dir {
-        files::create_dir(dir, files::MODE_DIR)?;
         for c in &chain {
             let p = hashed_name(dir, c)?;
             written.push(files::write_one(FileWrite::public(

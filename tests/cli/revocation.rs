@@ -196,6 +196,33 @@ fn revocation_interoperates_with_openssl_ca_both_ways() {
 }
 
 #[test]
+fn crl_with_an_unusable_crl_dir_uses_no_crl_number() {
+    let sb = setup();
+    sb.write("notadir", "x");
+    let before = snapshot(&sb.dir);
+    let e = sb.fails(&["crl", "--ca", "inter", "--crl-dir", "notadir/crl.d"]);
+    assert!(e.contains("notadir/crl.d"), "{e}");
+    assert!(
+        before == snapshot(&sb.dir),
+        "crlnumber and crl.pem unchanged, no files"
+    );
+    let e = sb.fails(&[
+        "crl",
+        "--ca",
+        "inter",
+        "--crl-dir",
+        "new.d",
+        "--parent",
+        "nope",
+    ]);
+    assert!(e.contains("nope"), "{e}");
+    assert!(
+        !sb.exists("new.d"),
+        "a CRL directory made for a failed run is removed"
+    );
+}
+
+#[test]
 fn revoke_errors_leave_the_database_unchanged() {
     let sb = setup();
     sb.ok(&["revoke", "--ca", "inter", "--cert", "bob/postgresql.crt"]);
