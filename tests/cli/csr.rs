@@ -360,7 +360,7 @@ fn csr_asking_to_be_a_ca_gets_the_server_profile() {
         String::from_utf8_lossy(&out.stderr).contains("basicConstraints CA:TRUE"),
         "the report says what was ignored"
     );
-    // and it cannot sign anything
+    // it is a valid server certificate...
     let r = sb.openssl(&[
         "verify",
         "-CAfile",
@@ -370,6 +370,64 @@ fn csr_asking_to_be_a_ca_gets_the_server_profile() {
         "evil.crt",
     ]);
     assert!(r.status.success());
+    // ...that cannot act as a CA: a certificate signed with its key is rejected
+    sb.openssl_ok(&[
+        "req",
+        "-new",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+        "child.key",
+        "-out",
+        "child.csr",
+        "-subj",
+        "/CN=child",
+    ]);
+    sb.openssl_ok(&[
+        "x509",
+        "-req",
+        "-in",
+        "child.csr",
+        "-CA",
+        "evil.crt",
+        "-CAkey",
+        "e.key",
+        "-set_serial",
+        "9",
+        "-days",
+        "1",
+        "-out",
+        "child.crt",
+    ]);
+    let v = sb.openssl(&[
+        "verify",
+        "-CAfile",
+        "ca/cacert.pem",
+        "-untrusted",
+        "evil.crt",
+        "child.crt",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&v.stdout),
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(
+        !v.status.success() && text.contains("invalid CA certificate"),
+        "{text}"
+    );
+    let ours = sb.pgcert(&[
+        "verify",
+        "child.crt",
+        "--untrusted",
+        "evil.crt",
+        "--root",
+        "ca/cacert.pem",
+    ]);
+    assert!(String::from_utf8_lossy(&ours.stderr).contains("is not a CA"));
 }
 
 #[test]
