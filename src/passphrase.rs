@@ -143,6 +143,36 @@ pub fn obtain_new(
     Ok(p)
 }
 
+/// Read a private key file (PEM or DER; PKCS#8, PKCS#1, SEC1), asking for its passphrase
+/// through `source` (or a prompt; `flag` names the option in messages) when it is encrypted.
+/// `what` names the key in the read error ("key", "CA key").
+pub fn read_key(
+    path: &std::path::Path,
+    what: &str,
+    source: Option<&PassSource>,
+    flag: &str,
+    warn: impl FnOnce(&str),
+) -> Result<crate::pki::key::PrivateKey> {
+    use crate::pki::key::{KeyError, PrivateKey};
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    match PrivateKey::from_bytes(&bytes) {
+        Ok(k) => Ok(k),
+        Err(KeyError::Encrypted) => {
+            let pass = obtain(source, &path.display().to_string(), flag, warn)?;
+            PrivateKey::from_encrypted_bytes(&bytes, &pass).map_err(|e| {
+                let hint = if matches!(e, KeyError::WrongPassphrase) {
+                    format!("check the passphrase given with {flag}")
+                } else {
+                    "convert the key with openssl pkey first".to_string()
+                };
+                anyhow!("{}: {e}", path.display()).context(Hint::new(hint))
+            })
+        }
+        Err(e) => Err(anyhow!("{}: {e}", path.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,18 +52,14 @@ pub struct CertSummary {
 impl CertSummary {
     /// Summarise a certificate.
     pub fn new(role: &str, path: Option<PathBuf>, c: &CertInfo) -> CertSummary {
-        let rfc = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_else(|_| t.to_string())
-        };
         CertSummary {
             role: role.into(),
             path,
             serial: c.serial.to_string(),
             subject: c.subject.clone(),
             issuer: c.issuer.clone(),
-            not_before: rfc(c.not_before),
-            not_after: rfc(c.not_after),
+            not_before: crate::pki::inspect::when(c.not_before),
+            not_after: crate::pki::inspect::when(c.not_after),
             sha256: c.sha256.clone(),
         }
     }

@@ -151,24 +151,13 @@ impl CaDir {
     /// The CA certificate and key, checked to match and to be a CA.
     pub fn load_signer(&self) -> Result<CaSigner> {
         let cert = read_one_cert(&self.cacert())?;
-        let key_bytes = std::fs::read(self.cakey())
-            .with_context(|| format!("cannot read the CA key {}", self.cakey().display()))?;
-        let key = match PrivateKey::from_bytes(&key_bytes) {
-            Ok(k) => k,
-            Err(crate::pki::key::KeyError::Encrypted) => {
-                let pass = crate::passphrase::obtain(
-                    self.passin.as_ref(),
-                    &self.cakey().display().to_string(),
-                    "--ca-passin",
-                    |_| {},
-                )?;
-                PrivateKey::from_encrypted_bytes(&key_bytes, &pass).map_err(|e| {
-                    anyhow!("{}: {e}", self.cakey().display())
-                        .context(Hint::new("check the passphrase given with --ca-passin"))
-                })?
-            }
-            Err(e) => return Err(anyhow!("{}: {e}", self.cakey().display())),
-        };
+        let key = crate::passphrase::read_key(
+            &self.cakey(),
+            "CA key",
+            self.passin.as_ref(),
+            "--ca-passin",
+            |_| {},
+        )?;
         CaSigner::new(cert, key).map_err(|e| {
             anyhow!("cannot use the CA in {}: {e}", self.dir.display()).context(Hint::new(
                 "cacert.pem and private/cakey.pem must be a CA certificate and its own key",

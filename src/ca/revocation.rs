@@ -254,11 +254,6 @@ pub struct Listed {
     pub expiry: OffsetDateTime,
 }
 
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
-
 /// The database as list entries, with expiry computed against `now`.
 pub fn list(entries: &[IndexEntry], now: OffsetDateTime) -> Result<Vec<Listed>> {
     entries
@@ -277,14 +272,14 @@ pub fn list(entries: &[IndexEntry], now: OffsetDateTime) -> Result<Vec<Listed>> 
                 parts
                     .next()
                     .and_then(|t| index::parse_asn1_time(t).ok())
-                    .map(rfc3339)
+                    .map(crate::pki::inspect::when)
             } else {
                 None
             };
             Ok(Listed {
                 serial: e.serial.clone(),
                 status,
-                not_after: rfc3339(expiry),
+                not_after: crate::pki::inspect::when(expiry),
                 days_left: (expiry - now).whole_days(),
                 revoked_at,
                 reason: parts.next().map(str::to_string),

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::error::Hint;
 use crate::passphrase::PassSource;
 use crate::pki::issue::Validity;
-use crate::pki::key::{KeyError, KeyType, PrivateKey};
+use crate::pki::key::{KeyType, PrivateKey};
 use crate::pki::name::{San, Subject};
 use crate::pki::profile::Profile;
 use crate::report::Reporter;
@@ -160,25 +160,7 @@ pub fn load_key(
     flag: &str,
     report: &Reporter,
 ) -> Result<PrivateKey> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read the key {}", path.display()))?;
-    match PrivateKey::from_bytes(&bytes) {
-        Ok(k) => Ok(k),
-        Err(KeyError::Encrypted) => {
-            let pass = crate::passphrase::obtain(passin, &path.display().to_string(), flag, |w| {
-                report.warn(w)
-            })?;
-            PrivateKey::from_encrypted_bytes(&bytes, &pass).map_err(|e| {
-                let hint = if matches!(e, KeyError::WrongPassphrase) {
-                    format!("check the passphrase given with {flag}")
-                } else {
-                    "convert the key with openssl pkey first".to_string()
-                };
-                anyhow!("{}: {e}", path.display()).context(Hint::new(hint))
-            })
-        }
-        Err(e) => Err(anyhow!("{}: {e}", path.display())),
-    }
+    crate::passphrase::read_key(path, "key", passin, flag, |w| report.warn(w))
 }
 
 /// Parse a `--passin`/`--passout` value.

@@ -173,16 +173,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 crate::pki::inspect::when(next)
             ));
         }
-        let rfc = |t: time::OffsetDateTime| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        };
         crls.push(CrlSummary {
             issuer: info.issuer.clone(),
             number: info.number.clone(),
             revoked: info.revoked.len(),
-            this_update: rfc(info.this_update),
-            next_update: info.next_update.map(rfc),
+            this_update: crate::pki::inspect::when(info.this_update),
+            next_update: info.next_update.map(crate::pki::inspect::when),
             fresh: c.fresh,
             issuer_hash: info.issuer_hash.clone(),
         });

@@ -12,7 +12,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::pki::encoding::colon_hex;
 use crate::pki::hash::subject_hash;
-use crate::pki::inspect::{key_kind, oneline};
+use crate::pki::inspect::{key_kind, oneline, when};
 use crate::pki::serial::Serial;
 
 /// One extension.
@@ -111,11 +111,6 @@ pub struct CrlView {
     pub signature_algorithm: String,
     /// Revoked certificates.
     pub revoked: Vec<RevokedView>,
-}
-
-fn rfc(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }
 
 /// Signature algorithm names as OpenSSL prints them.
@@ -255,8 +250,8 @@ pub fn cert_view(der: &[u8], now: OffsetDateTime) -> Result<CertView, String> {
         subject: oneline(c.subject()),
         issuer: oneline(c.issuer()),
         serial: Serial::from_bytes(c.raw_serial()).to_string(),
-        not_before: rfc(nb),
-        not_after: rfc(na),
+        not_before: when(nb),
+        not_after: when(na),
         days_left: (na - now).whole_days(),
         validity: if now < nb {
             "not yet valid"
@@ -302,18 +297,16 @@ pub fn csr_view(der: &[u8]) -> Result<CsrView, String> {
 
 /// Describe a CRL, at `now`.
 pub fn crl_view(der: &[u8], now: OffsetDateTime) -> Result<CrlView, String> {
+    let info = crate::pki::crl::crl_info(der)?;
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
         .map_err(|e| format!("not a CRL: {e}"))?;
-    let next = crl.next_update().map(|t| t.to_datetime());
+    let next = info.next_update;
     Ok(CrlView {
-        issuer: oneline(crl.issuer()),
-        issuer_hash: subject_hash(crl.issuer()),
-        number: crl.crl_number().map(|n| {
-            let h = n.to_str_radix(16).to_uppercase();
-            if h.len() % 2 == 1 { format!("0{h}") } else { h }
-        }),
-        this_update: rfc(crl.last_update().to_datetime()),
-        next_update: next.map(rfc),
+        issuer: info.issuer,
+        issuer_hash: info.issuer_hash,
+        number: info.number,
+        this_update: when(info.this_update),
+        next_update: next.map(when),
         state: if next.is_some_and(|n| n <= now) {
             "expired"
         } else {
@@ -324,7 +317,7 @@ pub fn crl_view(der: &[u8], now: OffsetDateTime) -> Result<CrlView, String> {
             .iter_revoked_certificates()
             .map(|r| RevokedView {
                 serial: Serial::from_bytes(r.raw_serial()).to_string(),
-                date: rfc(r.revocation_date.to_datetime()),
+                date: when(r.revocation_date.to_datetime()),
                 reason: r.reason_code().map(|(_, rc)| format!("{rc}")),
             })
             .collect(),
