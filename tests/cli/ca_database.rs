@@ -161,23 +161,12 @@ fn openssl_ca_continues_a_pgcert_ca_and_pgcert_continues_after_it() {
         "--name",
         "one",
     ]);
-    sb.openssl_ok(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
+    sb.openssl_ec_req(
         "two.key",
-        "-out",
         "two.csr",
-        "-subj",
         "/CN=two.example",
-        "-addext",
-        "subjectAltName=DNS:two.example",
-    ]);
+        &["-addext", "subjectAltName=DNS:two.example"],
+    );
     // from another working directory: dir in openssl.cnf is absolute
     let cnf = sb.path("ca/openssl.cnf");
     let out = std::process::Command::new("openssl")
@@ -327,23 +316,7 @@ fn pgcert_issues_from_a_ca_that_openssl_ca_created() {
         "server.crt",
     ]);
     // openssl accepts the database afterwards (unique_subject defaults to yes here: no duplicate V)
-    sb.openssl_ok(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
-        "x.key",
-        "-out",
-        "x.csr",
-        "-subj",
-        "/CN=x",
-        "-config",
-        "ossl.cnf",
-    ]);
+    sb.openssl_ec_req("x.key", "x.csr", "/CN=x", &["-config", "ossl.cnf"]);
     sb.openssl_ok(&[
         "ca", "-batch", "-notext", "-config", "ossl.cnf", "-in", "x.csr", "-out", "x.crt",
     ]);

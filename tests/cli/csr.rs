@@ -79,25 +79,17 @@ fn openssl_made_csrs_rsa_ec_p384_and_der_are_signed_and_verify() {
         assert_eq!(a, b, "{name}");
     }
     // DER CSR, client profile, SANs not copied without --copy-san
-    sb.openssl_ok(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
+    sb.openssl_ec_req(
         "c.key",
-        "-outform",
-        "DER",
-        "-out",
         "client.der",
-        "-subj",
         "/CN=alice",
-        "-addext",
-        "subjectAltName=DNS:alice.example",
-    ]);
+        &[
+            "-outform",
+            "DER",
+            "-addext",
+            "subjectAltName=DNS:alice.example",
+        ],
+    );
     sb.ok(&[
         "sign",
         "client.der",
@@ -143,24 +135,12 @@ fn pgcert_req_is_signed_by_openssl_x509_and_openssl_ca() {
     .into_owned();
     assert!(v.contains("verify OK"), "{v}");
     // openssl x509 -req -CA
-    sb.openssl_ok(&[
-        "req",
-        "-x509",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
+    sb.openssl_ec_req(
         "oroot.key",
-        "-out",
         "oroot.crt",
-        "-subj",
         "/CN=Outside Root",
-        "-days",
-        "30",
-    ]);
+        &["-x509", "-days", "30"],
+    );
     sb.openssl_ok(&[
         "x509",
         "-req",
@@ -327,27 +307,19 @@ fn csr_asking_to_be_a_ca_gets_the_server_profile() {
     }
     let sb = Sandbox::new();
     sb.ok(&["init-ca", "--ca", "ca"]);
-    sb.openssl_ok(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
+    sb.openssl_ec_req(
         "e.key",
-        "-out",
         "evil.csr",
-        "-subj",
         "/CN=evil.example",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        "-addext",
-        "extendedKeyUsage=codeSigning",
-    ]);
+        &[
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-addext",
+            "extendedKeyUsage=codeSigning",
+        ],
+    );
     let out = sb.ok(&["sign", "evil.csr", "--ca", "ca", "--profile", "server"]);
     let t = text(&sb, "evil.crt");
     assert!(t.contains("CA:FALSE") && !t.contains("CA:TRUE"), "{t}");
@@ -371,21 +343,7 @@ fn csr_asking_to_be_a_ca_gets_the_server_profile() {
     ]);
     assert!(r.status.success());
     // ...that cannot act as a CA: a certificate signed with its key is rejected
-    sb.openssl_ok(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
-        "child.key",
-        "-out",
-        "child.csr",
-        "-subj",
-        "/CN=child",
-    ]);
+    sb.openssl_ec_req("child.key", "child.csr", "/CN=child", &[]);
     sb.openssl_ok(&[
         "x509",
         "-req",

@@ -184,21 +184,7 @@ fn verify_agrees_with_openssl_verify_on_good_and_broken_chains() {
         "cnonly",
     ]);
     // a leaf used as a CA (openssl will sign with anything)
-    sb.openssl_ok(&[
-        "req",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
-        "sub.key",
-        "-out",
-        "sub.csr",
-        "-subj",
-        "/CN=under-a-leaf",
-    ]);
+    sb.openssl_ec_req("sub.key", "sub.csr", "/CN=under-a-leaf", &[]);
     sb.openssl_ok(&[
         "x509",
         "-req",
@@ -510,25 +496,7 @@ fn terminal_escapes_in_certificates_are_not_printed() {
     let sb = Sandbox::new();
     // a CN carrying an ANSI escape sequence, as a hostile certificate could
     let subj = "/CN=evil\u{1b}[31mred";
-    sb.openssl_ok(&[
-        "req",
-        "-x509",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
-        "k.pem",
-        "-out",
-        "evil.crt",
-        "-days",
-        "1",
-        "-utf8",
-        "-subj",
-        subj,
-    ]);
+    sb.openssl_ec_req("k.pem", "evil.crt", subj, &["-x509", "-days", "1", "-utf8"]);
     let out = sb.ok(&["show", "evil.crt"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -127,6 +127,23 @@ impl Sandbox {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// `openssl req -new -nodes` with a new P-256 key: a CSR (or with `-x509` in `extra`, a
+    /// self-signed certificate) in `out`, the key in `key`, plus any `extra` arguments.
+    pub fn openssl_ec_req(&self, key: &str, out: &str, subj: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ];
+        args.extend(["-keyout", key, "-out", out, "-subj", subj]);
+        args.extend_from_slice(extra);
+        self.openssl_ok(&args)
+    }
+
     pub fn explain(&self, prog: &str, args: &[&str], out: &Output) -> String {
         format!(
             "command: {prog} {}\nstatus: {:?}\nstdout:\n{}\nstderr:\n{}\nfiles:\n{}",
