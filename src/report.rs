@@ -239,7 +239,7 @@ impl Reporter {
 }
 
 /// `ok  `/`FAIL` lines for a list of checks (verify, probe).
-pub fn check_lines(checks: &[crate::pki::verify::Check]) -> String {
+pub fn check_lines(checks: &[crate::postgres::verify::Check]) -> String {
     checks
         .iter()
         .map(|c| {

@@ -13,8 +13,8 @@ use crate::files::{self, FileWrite, Overwrite};
 use crate::passphrase::PassSource;
 use crate::pki::encoding::to_pem;
 use crate::pki::inspect::CertInfo;
-use crate::pki::verify::{Purpose, Request, verify};
 use crate::postgres::probe::{ProbeOutcome, parse_target, probe};
+use crate::postgres::verify::{DEFAULT_SECURITY_LEVEL, Purpose, Request, verify};
 use crate::report::Mode;
 
 pub(crate) const HELP: &str = "Sends PostgreSQL's SSLRequest, shakes hands with TLS (1.2 or 1.3) and prints the protocol, cipher \
@@ -77,6 +77,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     for r in &a.root {
         roots.extend(read_certs(r)?);
     }
+    let roots_label = a
+        .root
+        .iter()
+        .map(|r| r.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
     if sslmode != "require" && roots.is_empty() {
         return Err(anyhow!("sslmode={sslmode} needs the root certificate")
             .context(Hint::new("give it with --root FILE (as sslrootcert)")));
@@ -131,11 +137,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             leaf: &certs[0],
             untrusted: &certs[1..],
             roots: &roots,
+            roots_label: &roots_label,
             host: (sslmode == "verify-full").then_some(host.as_str()),
             user: None,
             crls: &[],
             purpose: Some(Purpose::Server),
             now: time::OffsetDateTime::now_utc(),
+            security_level: DEFAULT_SECURITY_LEVEL,
         })
     });
     let mut written = Vec::new();

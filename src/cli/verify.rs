@@ -2,27 +2,31 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
+use anyhow::{Context as _, anyhow};
 
 use crate::ca::read_certs;
 use crate::cli::Ctx;
 use crate::error::Hint;
 use crate::pki::encoding;
 use crate::pki::inspect::CertInfo;
-use crate::pki::verify::{Purpose, Request, verify};
+use crate::postgres::verify::{DEFAULT_SECURITY_LEVEL, Purpose, Request, verify};
 use crate::report::Mode;
 
-pub(crate) const HELP: &str = "Builds the chain from CERT (its first certificate; any others in the file count as untrusted \
-intermediates) through --untrusted to a root in --root, and checks, in order: chain (every signature; the root must be \
-in --root, as libpq's sslrootcert needs it), validity of every certificate, issuers (CA:TRUE, keyCertSign, pathlen), \
-purpose (serverAuth/clientAuth), host (libpq's verify-full rules: dNSName and iPAddress SANs, the CN only when no SAN of \
-the host's type exists, one-label wildcards), user (the CN equals the database user, for cert authentication) and, with \
---crl, revocation as PostgreSQL does it: every CA of the chain needs a current CRL. Prints each check; the first \
-failure is the error.
+pub(crate) const HELP: &str = "Gives the verdict OpenSSL 3 gives when libpq (checking a server, --purpose server) or the \
+PostgreSQL server (checking a client, --purpose client) verifies CERT: the chain from CERT (its first certificate; the \
+others in the file are untrusted intermediates) through --untrusted to a self-signed root in --root (no partial chains: \
+an intermediate as sslrootcert fails), validity at --at, unknown critical and malformed extensions, CA flags and pathlen, \
+the sslserver/sslclient purpose of every certificate, security level 2 (RSA under 2048 bits and SHA-1 refused; \
+--security-level models another), signatures, name constraints, then libpq's own rules: host (verify-full: dNSName and \
+iPAddress SANs, the CN only when no SAN of the host's type exists, one-label wildcards) and user (the CN equals the \
+database user, for cert authentication) and, with --crl, revocation as PostgreSQL does it: every certificate of the \
+chain needs a current CRL from its issuer. Prints each check; the first failure is the error. docs/verify.md lists \
+what is modelled and where libpq differs from openssl verify.
 
 EXAMPLES:
   pgcert verify server.crt --root root.crt --host db.example.com --purpose server
   pgcert verify ~/.postgresql/postgresql.crt --root root.crt --user alice --purpose client --crl crl.pem
+  pgcert verify server.crt --root root.crt --at 2027-06-01T00:00:00Z
 
 EXIT CODES:
   0  every check passed
@@ -53,6 +57,12 @@ pub struct Args {
     /// server or client.
     #[arg(long, value_parser = ["server", "client"])]
     purpose: Option<String>,
+    /// Judge at this moment instead of now (RFC 3339, e.g. 2027-06-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// OpenSSL security level to model (0-5; Debian's default, which libpq and the server use, is 2).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SECURITY_LEVEL, value_parser = clap::value_parser!(u8).range(0..=5))]
+    security_level: u8,
 }
 
 /// Run.
@@ -63,14 +73,23 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     for u in &a.untrusted {
         untrusted.extend(read_certs(u)?);
     }
+    let now = match &a.at {
+        None => time::OffsetDateTime::now_utc(),
+        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| anyhow!("--at {t}: not an RFC 3339 time ({e})"))
+            .context(Hint::new("write it like 2027-06-01T00:00:00Z"))?,
+    };
     let mut roots = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
     for r in &a.root {
         roots.extend(read_certs(r)?);
+        labels.push(r.display().to_string());
     }
     if roots.is_empty() {
         let default = ctx.ca.join("root.crt");
         if default.exists() {
             roots = read_certs(&default)?;
+            labels.push(default.display().to_string());
         } else {
             return Err(anyhow!("no trusted root given").context(Hint::new(
                 "give the root certificate with --root FILE (what clients use as sslrootcert)",
@@ -95,11 +114,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         leaf: &leaf,
         untrusted: &untrusted,
         roots: &roots,
+        roots_label: &labels.join(" + "),
         host: a.host.as_deref(),
         user: a.user.as_deref(),
         crls: &crls,
         purpose,
-        now: time::OffsetDateTime::now_utc(),
+        now,
+        security_level: a.security_level,
     });
     match ctx.report.mode() {
         Mode::Json => {

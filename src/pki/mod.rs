@@ -15,4 +15,5 @@ pub mod p12;
 pub mod profile;
 pub mod robustness;
 pub mod serial;
-pub mod verify;
+pub mod signature;
+pub mod x509;

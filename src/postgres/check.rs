@@ -19,6 +19,7 @@ use crate::pki::encoding;
 use crate::pki::inspect::CertInfo;
 use crate::pki::key::{KeyError, PrivateKey};
 use crate::postgres::rules::{KeyOwner, check_key_file};
+use crate::postgres::verify::{DEFAULT_SECURITY_LEVEL, Purpose, Request, verify};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -663,15 +664,18 @@ pub fn check_client(f: &ClientFiles, uid: u32, now: OffsetDateTime) -> Report {
         if let Some(roots) = read_certs(&mut r, &f.root, "root certificate file") {
             check_times(&mut r, &f.root, &roots, now);
             if let Some(chain) = &chain {
-                let v = crate::pki::verify::verify(&crate::pki::verify::Request {
+                let label = f.root.display().to_string();
+                let v = verify(&Request {
                     leaf: &chain[0],
                     untrusted: &chain[1..],
                     roots: &roots,
+                    roots_label: &label,
                     host: None,
                     user: None,
                     crls: &[],
-                    purpose: Some(crate::pki::verify::Purpose::Client),
+                    purpose: Some(Purpose::Client),
                     now,
+                    security_level: DEFAULT_SECURITY_LEVEL,
                 });
                 match v.first_failure() {
                     None => r.add(Level::Ok, Some(&f.cert), "the client certificate chains to root.crt", None),

@@ -4,3 +4,4 @@ pub mod check;
 pub mod conf;
 pub mod probe;
 pub mod rules;
+pub mod verify;

@@ -5,6 +5,7 @@ mod ca_database;
 mod chains;
 mod crash;
 mod csr;
+mod differential;
 mod doctor;
 mod examples;
 mod help;
