@@ -12,11 +12,13 @@ use crate::report::Mode;
 pub(crate) const HELP: &str = "Predicts what PostgreSQL or libpq will refuse, before they refuse it.
 --pgdata DIR: reads the ssl settings of DIR/postgresql.conf (or --config FILE, e.g. Debian's /etc/postgresql/15/main/\
 postgresql.conf), the files it includes (include, include_if_exists, include_dir) and postgresql.auto.conf, resolves relative paths against DIR as the server does, and checks the key \
-file (owned by the database user, the directory's owner, with 0600 or less, or by root with 0640 or less), that the \
-first certificate matches the key, the chain order, intermediates that are not CAs, a missing intermediate, a root in \
-server.crt (a note), expiry (a warning within 30 days), ssl_ca_file, and CRLs (readable, current, one for every CA).
+file (owned by the database user, the directory's owner, with 0600 or less, or by root with 0640 or less, and really \
+readable by that user), that the first certificate matches the key, the chain order, intermediates that are not CAs, \
+whether clients trusting the roots of ssl_ca_file can verify server.crt (a leaf-only file or a missing or wrong \
+intermediate fails), a root in server.crt (a note), expiry (a warning within 30 days), ssl_ca_file, and CRLs (readable, current, one for every CA).
 --client [DIR]: libpq's files (default ~/.postgresql; PGSSLCERT, PGSSLKEY, PGSSLROOTCERT, PGSSLCRL override): the key \
-rule for the connecting user, key vs certificate, chain to root.crt, expiry.
+rule for the connecting user (--as USER, default the invoking user) and whether that user can really read the key, key \
+vs certificate, chain to root.crt, expiry.
 --cert F --key F: a certificate file and its key.
 
 EXAMPLES:
@@ -42,6 +44,10 @@ pub struct Args {
     /// libpq's files in DIR (default ~/.postgresql).
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     client: Option<Option<PathBuf>>,
+    /// With --client: judge as this user (key rule, and whether that user can read the files;
+    /// default the invoking user; the default DIR becomes that user's ~/.postgresql).
+    #[arg(long = "as", value_name = "USER", requires = "client")]
+    as_user: Option<String>,
     /// A certificate file (with --key).
     #[arg(long, value_name = "FILE", requires = "key")]
     cert: Option<PathBuf>,
@@ -62,14 +68,26 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         let (uid, _) = crate::files::owner_of(d)?;
         check::check_server(&settings, uid, now)
     } else if let Some(dir) = &a.client {
-        let dir = match dir {
-            Some(d) => d.clone(),
-            None => std::env::var_os("HOME")
+        let who = match &a.as_user {
+            Some(u) => Some(check::user_by_name(u).ok_or_else(|| {
+                anyhow!("--as {u}: no such user").context(Hint::new(
+                    "give a user name from /etc/passwd (the user who runs psql or the application)",
+                ))
+            })?),
+            None => None,
+        };
+        let dir = match (dir, &who) {
+            (Some(d), _) => d.clone(),
+            (None, Some((_, home))) => home.join(".postgresql"),
+            (None, None) => std::env::var_os("HOME")
                 .map(|h| PathBuf::from(h).join(".postgresql"))
                 .ok_or_else(|| anyhow!("HOME is not set; give the directory: --client DIR"))?,
         };
-        let uid =
-            check::effective_uid().ok_or_else(|| anyhow!("cannot tell the current user's uid"))?;
+        let uid = match &who {
+            Some((uid, _)) => *uid,
+            None => check::effective_uid()
+                .ok_or_else(|| anyhow!("cannot tell the current user's uid"))?,
+        };
         check::check_client(&ClientFiles::from_dir(&dir), uid, now)
     } else {
         check::check_files(

@@ -374,7 +374,24 @@ fn check_pair(
         ),
         Ok(m) => {
             if let Some((who, uid)) = owner {
+                let readable = readable_as(key_path, uid);
                 match check_key_file(m.uid(), m.mode(), uid, who) {
+                    Ok(()) if readable == Some(false) => r.add(
+                        Level::Error,
+                        Some(key_path),
+                        format!(
+                            "the owner and mode {:04o} pass the key rule, but {} ({}) cannot read the file: {} fails with \"Permission denied\"",
+                            m.mode() & 0o7777,
+                            if who == KeyOwner::Server { "the database user" } else { "the connecting user" },
+                            user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
+                            if who == KeyOwner::Server { "the server" } else { "libpq" }
+                        ),
+                        Some(format!(
+                            "chown {} {} (or root-owned 0640 with a group that user is in)",
+                            user_name(uid).unwrap_or_else(|| uid.to_string()),
+                            key_path.display()
+                        )),
+                    ),
                     Ok(()) => r.add(
                         Level::Ok,
                         Some(key_path),
@@ -556,11 +573,39 @@ pub fn check_server(s: &ServerSettings, db_uid: u32, now: OffsetDateTime) -> Rep
         let last = chain.last().expect("non-empty");
         if chain.len() > 1 && last.is_self_issued() {
             r.add(Level::Note, Some(&s.cert), format!("the certificate file includes the root {}; clients must have it anyway, so it is not needed there (harmless)", last.subject), None);
-        } else if !last.is_self_issued() {
-            match roots.as_ref().and_then(|rs| rs.iter().find(|c| last.is_signed_by(c))) {
-                Some(c) if c.is_self_issued() => r.add(Level::Ok, Some(&s.cert), format!("the chain reaches the root {}", c.subject), None),
-                Some(c) => r.add(Level::Error, Some(&s.cert), format!("a missing intermediate: {} is issued by {}, which is not in the certificate file", last.subject, c.subject), Some("append the intermediate to the certificate file (leaf first)".into())),
-                None => r.add(Level::Note, Some(&s.cert), format!("clients need the root that issued {} ({}) as sslrootcert", last.subject, last.issuer), None),
+        }
+        // what clients are given to trust: the self-signed roots of ssl_ca_file (pgcert writes
+        // the same root.crt for clients); an intermediate is never a usable sslrootcert
+        let client_roots: Vec<CertInfo> = roots
+            .iter()
+            .flatten()
+            .filter(|c| c.is_self_issued())
+            .cloned()
+            .collect();
+        if client_roots.is_empty() {
+            r.add(Level::Note, Some(&s.cert), format!("clients need the root above {} ({}) as sslrootcert; ssl_ca_file does not hold it, so pgcert cannot check that they can complete the chain", last.subject, last.issuer), None);
+        } else {
+            let label = format!(
+                "the roots of ssl_ca_file ({})",
+                s.ca.as_deref()
+                    .expect("roots come from ssl_ca_file")
+                    .display()
+            );
+            let v = verify(&Request {
+                leaf: &chain[0],
+                untrusted: &chain[1..],
+                roots: &client_roots,
+                roots_label: &label,
+                host: None,
+                user: None,
+                crls: &[],
+                purpose: Some(Purpose::Server),
+                now,
+                security_level: DEFAULT_SECURITY_LEVEL,
+            });
+            match v.first_failure() {
+                None => r.add(Level::Ok, Some(&s.cert), format!("clients with {label} as sslrootcert can verify the chain ({})", v.chain.join(" <- ")), None),
+                Some(f) => r.add(Level::Error, Some(&s.cert), format!("clients with {label} as sslrootcert cannot verify this certificate (certificate verify failed): {}", f.detail), Some(if f.name == "chain" { "put the leaf and every intermediate up to the root in the certificate file: pgcert bundle LEAF INTERMEDIATE --out FILE (clients need only the root)".to_string() } else { "re-issue the certificate: pgcert issue server".to_string() })),
             }
         }
     }
@@ -702,6 +747,47 @@ pub fn check_files(cert: &Path, key: &Path, now: OffsetDateTime) -> Report {
     let mut r = Report::default();
     check_pair(&mut r, cert, key, None, false, now);
     r
+}
+
+/// The user name of `uid`, from /etc/passwd.
+pub fn user_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 5 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_string())
+    })
+}
+
+/// The uid and home directory of user `name`, from /etc/passwd.
+pub fn user_by_name(name: &str) -> Option<(u32, PathBuf)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 5 && f[0] == name).then(|| Some((f[2].parse().ok()?, PathBuf::from(f[5]))))?
+    })
+}
+
+/// Whether the user `uid` can open `path` for reading, tested for real: by opening it when
+/// that is this process's user, else (as root) with `runuser -u USER -- test -r`, which
+/// applies the owner, mode, groups and every directory on the way. None when it cannot be told.
+pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
+    let me = effective_uid()?;
+    if me == uid {
+        return Some(std::fs::File::open(path).is_ok());
+    }
+    if me != 0 {
+        return None;
+    }
+    let name = user_name(uid)?;
+    std::process::Command::new("runuser")
+        .args(["-u", &name, "--", "test", "-r"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()
+        .map(|s| s.success())
 }
 
 /// The effective uid of this process (from /proc; std has no geteuid).

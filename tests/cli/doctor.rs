@@ -113,8 +113,10 @@ fn check_finds_order_mismatch_missing_intermediate_expiry_and_crl_gaps() {
     std::fs::copy(sb.path("s/server.key"), sb.path("pd/server.key")).unwrap();
     std::fs::copy(sb.path("s/root.crt"), sb.path("pd/root.crt")).unwrap();
     let (ok, j) = check(&sb, &["--pgdata", &sb.path("pd").display().to_string()]);
-    assert!(ok, "a leaf alone is not an error on its own: {j}");
-    assert!(has(&j, "note", "clients need the root"), "{j}");
+    assert!(
+        !ok && has(&j, "error", "cannot verify this certificate"),
+        "clients given only the root cannot complete a leaf-only chain: {j}"
+    );
     // an intermediate CA in ssl_ca_file reveals the missing intermediate
     sb.write(
         "pd/root.crt",
@@ -216,4 +218,104 @@ fn check_client_reads_libpq_files_and_environment() {
         has(&j, "warning", "root certificate file does not exist"),
         "{j}"
     );
+}
+
+/// check --pgdata predicts the server's and libpq's own refusals, proved against the real
+/// thing: a root-owned 0600 key (mode rule fine, but the server cannot read it) and a
+/// leaf-only server.crt that clients trusting only the root cannot verify; both accept the
+/// corrected files.
+#[test]
+fn check_predicts_unreadable_keys_and_chains_clients_cannot_complete() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    pg.conf("ssl_ca_file = 'root.crt'");
+    let data = pg.data.display().to_string();
+    let key = pg.data.join("server.key");
+    // a root-owned 0600 key: the key rule allows it, the postgres user cannot open it
+    std::os::unix::fs::chown(&key, Some(0), Some(0)).unwrap();
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(!ok && has(&j, "error", "cannot read the file"), "{j}");
+    let log = pg
+        .try_start()
+        .expect_err("PostgreSQL must fail on a key it cannot read");
+    assert!(log.contains("Permission denied"), "{log}");
+    sb.chown_postgres("pg/data/server.key");
+    // a leaf-only server.crt with only the root in ssl_ca_file and in the clients' hands
+    let full = std::fs::read_to_string(pg.data.join("server.crt")).unwrap();
+    let leaf_only = full
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .next()
+        .unwrap()
+        .to_string();
+    sb.write("pg/data/server.crt", &leaf_only);
+    sb.chown_postgres("pg/data/server.crt");
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(
+        !ok && has(&j, "error", "cannot verify this certificate"),
+        "{j}"
+    );
+    assert!(
+        !j.to_string().contains("intermediate as sslrootcert"),
+        "never advise an intermediate as sslrootcert: {j}"
+    );
+    pg.start();
+    let conn = format!(
+        "host=localhost user=postgres dbname=postgres sslmode=verify-ca sslrootcert={}",
+        sb.path("root/root.crt").display()
+    );
+    let (ok, out) = pg.psql(&conn, &sb.path("home"));
+    assert!(!ok && out.contains("certificate verify failed"), "{out}");
+    // the corrected file: both accept
+    sb.write("pg/data/server.crt", &full);
+    sb.chown_postgres("pg/data/server.crt");
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(ok && has(&j, "ok", "can verify the chain"), "{j}");
+    let home = sb.path("home");
+    pg.reload_until(|| pg.psql(&conn, &home).0);
+    let (ok, out) = pg.psql(&conn, &home);
+    assert!(ok, "{out}");
+}
+
+/// check --client --as USER judges the key as the user who will connect: a root-owned 0600
+/// key passes libpq's mode rule for root but another user cannot open it.
+#[test]
+fn check_client_judges_readability_as_the_connecting_user() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "postgres", "--out", "c",
+    ]);
+    std::os::unix::fs::chown(sb.path("c"), Some(0), Some(0)).unwrap();
+    let dir = sb.path("c").display().to_string();
+    let (ok, j) = check(&sb, &["--client", &dir]);
+    assert!(ok, "root reads its own files: {j}");
+    let (ok, j) = check(&sb, &["--client", &dir, "--as", "postgres"]);
+    assert!(!ok && has(&j, "error", "cannot read the file"), "{j}");
+    // what libpq run as postgres says about the same files, against a real server
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    pg.start();
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql"])
+        .arg(format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=require sslcert={dir}/postgresql.crt sslkey={dir}/postgresql.key",
+            pg.port
+        ))
+        .args(["-c", "select 1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("could not load private key file"),
+        "{text}"
+    );
+    let out = sb.pgcert(&["check", "--client", &dir, "--as", "nosuchuser-pgcert"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
 }
