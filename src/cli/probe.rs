@@ -55,6 +55,13 @@ pub struct Args {
     /// Passphrase of --key.
     #[arg(long, value_name = "SPEC", value_parser = parse_pass)]
     passin: Option<PassSource>,
+    /// With --cert: the database user of the startup message sent after the handshake
+    /// (default the certificate's CN).
+    #[arg(long, value_name = "NAME", requires = "cert")]
+    user: Option<String>,
+    /// With --cert: the database of the startup message (default the user).
+    #[arg(long, value_name = "DB", requires = "cert")]
+    dbname: Option<String>,
     /// Write the presented chain here (PEM, as sent).
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
@@ -103,10 +110,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         )),
         _ => None,
     };
+    let login_user = match (&a.user, &a.cert) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(c)) => Some(
+            read_certs(c)?
+                .first()
+                .and_then(|x| x.cn.clone())
+                .unwrap_or_else(|| "postgres".into()),
+        ),
+        _ => None,
+    };
+    let login_db = a.dbname.clone().or_else(|| login_user.clone());
     let outcome = probe(
         &host,
         port,
         client.as_ref().map(|(c, k)| (c.clone(), k)),
+        login_user.as_deref().zip(login_db.as_deref()),
         Duration::from_secs(a.timeout.max(1)),
     )
     .map_err(|e| anyhow!("cannot probe {host}:{port}: {e}"))?;
@@ -165,6 +184,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             let j = serde_json::json!({
                 "command": "probe", "host": host, "port": port, "address": info.addr.to_string(), "ssl": true,
                 "protocol": info.version, "cipher": info.cipher, "group": info.group, "sslmode": sslmode,
+                "login": info.startup.as_ref().map(|r| match r { Ok(m) => serde_json::json!({"ok": true, "detail": m}), Err(m) => serde_json::json!({"ok": false, "detail": m}) }),
                 "chain": certs.iter().map(|c| serde_json::json!({"subject": c.subject, "issuer": c.issuer, "serial": c.serial.to_string(), "not_after": crate::pki::inspect::when(c.not_after), "sha256": c.sha256})).collect::<Vec<_>>(),
                 "ok": verdict.as_ref().is_none_or(|v| v.ok),
                 "checks": verdict.as_ref().map(|v| v.checks.clone()).unwrap_or_default(),
@@ -201,9 +221,19 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                     out.push_str(&crate::report::check_lines(&v.checks));
                 }
             }
+            match &info.startup {
+                Some(Ok(m)) => out.push_str(&format!(
+                    "ok   login     client certificate accepted: {m}\n"
+                )),
+                Some(Err(m)) => out.push_str(&format!("FAIL login     {m}\n")),
+                None => {}
+            }
             ctx.report.data(&crate::error::sanitize(&out));
         }
         Mode::Quiet => {}
+    }
+    if let Some(Err(m)) = &info.startup {
+        return Err(anyhow!("{host}:{port} refused the client certificate: {m}"));
     }
     match verdict.as_ref().and_then(|v| v.first_failure()) {
         None => Ok(()),

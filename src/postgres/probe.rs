@@ -44,6 +44,66 @@ pub struct TlsInfo {
     pub chain: Vec<Vec<u8>>,
     /// The address connected to.
     pub addr: SocketAddr,
+    /// With a client certificate: the server's answer to the startup message after the
+    /// handshake (Ok: what it asked for next; Err: its refusal, a TLS alert or a FATAL error).
+    pub startup: Option<Result<String, String>>,
+}
+
+/// Send the StartupMessage for `user`/`db` over the TLS stream and read the first answer.
+/// Under TLS 1.3 a server that refuses the client certificate says so only now, with an alert.
+fn startup<S: Read + Write>(tls: &mut S, user: &str, db: &str) -> Result<String, String> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&196_608u32.to_be_bytes()); // protocol 3.0
+    for (k, v) in [("user", user), ("database", db)] {
+        body.extend_from_slice(k.as_bytes());
+        body.push(0);
+        body.extend_from_slice(v.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    msg.extend(body);
+    tls.write_all(&msg)
+        .and_then(|_| tls.flush())
+        .map_err(|e| format!("the server refused the connection after the handshake: {e}"))?;
+    let mut head = [0u8; 5];
+    tls.read_exact(&mut head)
+        .map_err(|e| format!("the server refused the connection after the handshake: {e}"))?;
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let mut payload = vec![0u8; len.saturating_sub(4).min(1 << 16)];
+    tls.read_exact(&mut payload)
+        .map_err(|e| format!("the server's answer was cut short: {e}"))?;
+    match head[0] {
+        b'R' => {
+            let code = payload
+                .get(..4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+                .unwrap_or(u32::MAX);
+            Ok(match code {
+                0 => "authentication ok (trust or cert authentication accepted the certificate)"
+                    .into(),
+                3 => "the server asks for a password (cleartext)".into(),
+                5 => "the server asks for a password (md5)".into(),
+                10 => "the server asks for SCRAM authentication".into(),
+                c => format!("the server asks for authentication method {c}"),
+            })
+        }
+        b'E' => {
+            let mut fields = std::collections::BTreeMap::new();
+            for f in payload.split(|&b| b == 0).filter(|f| !f.is_empty()) {
+                fields.insert(f[0], String::from_utf8_lossy(&f[1..]).into_owned());
+            }
+            Err(format!(
+                "the server refused: {} {}",
+                fields.get(&b'S').cloned().unwrap_or_default(),
+                fields.get(&b'M').cloned().unwrap_or_default()
+            ))
+        }
+        t => Err(format!(
+            "unexpected answer {:?} to the startup message",
+            t as char
+        )),
+    }
 }
 
 #[derive(Debug)]
@@ -117,6 +177,7 @@ pub fn probe(
     host: &str,
     port: u16,
     client: Option<(Vec<Vec<u8>>, &PrivateKey)>,
+    login: Option<(&str, &str)>,
     timeout: Duration,
 ) -> Result<ProbeOutcome, String> {
     let addrs: Vec<SocketAddr> = (host, port)
@@ -206,6 +267,10 @@ pub fn probe(
     let group = conn
         .negotiated_key_exchange_group()
         .map(|g| format!("{:?}", g.name()));
+    let startup = login.map(|(user, db)| {
+        let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+        startup(&mut tls, user, db)
+    });
     conn.send_close_notify();
     let _ = conn.complete_io(&mut tcp);
     Ok(ProbeOutcome::Tls(TlsInfo {
@@ -214,6 +279,7 @@ pub fn probe(
         group,
         chain,
         addr,
+        startup,
     }))
 }
 

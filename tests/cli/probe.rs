@@ -116,3 +116,74 @@ fn probe_says_when_ssl_is_off_or_nothing_listens() {
     let e = sb.fails(&["probe", &format!("127.0.0.1:{port}"), "--timeout", "2"]);
     assert!(e.contains("cannot connect"), "{e}");
 }
+
+/// With --cert/--key probe sends the startup message after the handshake, so a client
+/// certificate the server refuses (revoked: under TLS 1.3 the alert comes only now) exits 1
+/// with the reason, and an accepted one exits 0 naming what the server asked for next.
+#[test]
+fn probe_reads_the_servers_answer_to_a_client_certificate() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    for who in ["alice", "bob"] {
+        sb.ok(&[
+            "issue", "client", "--ca", "inter", "--cn", who, "--out", who,
+        ]);
+    }
+    sb.ok(&["revoke", "--ca", "inter", "--cert", "bob/postgresql.crt"]);
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    let crl = pg.data.join("root+inter.crl").display().to_string();
+    sb.ok(&["crl", "--ca", "inter", "--out", &crl]);
+    sb.chown_postgres("pg/data/root+inter.crl");
+    pg.conf("ssl_ca_file = 'root.crt'\nssl_crl_file = 'root+inter.crl'");
+    pg.hba("hostssl all all 127.0.0.1/32 cert");
+    pg.start();
+    pg.sql("CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN;");
+    let target = format!("127.0.0.1:{}", pg.port);
+    let root = sb.path("root/root.crt").display().to_string();
+    let run = |who: &str| {
+        sb.pgcert(&[
+            "probe",
+            &target,
+            "--root",
+            &root,
+            "--sslmode",
+            "verify-ca",
+            "--cert",
+            &format!("{who}/postgresql.crt"),
+            "--key",
+            &format!("{who}/postgresql.key"),
+            "--user",
+            who,
+            "--dbname",
+            "postgres",
+        ])
+    };
+    let ok = run("alice");
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(text.contains("client certificate accepted"), "{text}");
+    let bad = run("bob");
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refused the client certificate") && err.to_lowercase().contains("revoked"),
+        "{err}"
+    );
+    // psql agrees on both
+    let conn = |who: &str| {
+        format!(
+            "host=127.0.0.1 user={who} dbname=postgres sslmode=verify-ca sslrootcert={root} sslcert={}/{who}/postgresql.crt sslkey={}/{who}/postgresql.key",
+            sb.dir.display(),
+            sb.dir.display()
+        )
+    };
+    assert!(pg.psql(&conn("alice"), &sb.path("home")).0);
+    assert!(!pg.psql(&conn("bob"), &sb.path("home")).0);
+}
