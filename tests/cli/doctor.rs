@@ -319,3 +319,94 @@ fn check_client_judges_readability_as_the_connecting_user() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such user"));
 }
+
+/// With CRLs configured, check predicts the server's refusal of every client certificate when a
+/// CA of the chain has no CRL or its CRL has expired, warns when one expires within a week, and
+/// accepts the corrected file; each verdict is compared with what PostgreSQL does to a real
+/// client certificate.
+#[test]
+fn check_predicts_crl_refusals_as_the_server_gives_them() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "postgres",
+        "--out",
+        "home/.postgresql",
+    ]);
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    pg.hba("hostssl all all 127.0.0.1/32 cert");
+    pg.conf("ssl_ca_file = 'root.crt'\nssl_crl_file = 'crl.pem'");
+    let data = pg.data.display().to_string();
+    let home = sb.path("home");
+    let conn = "host=localhost user=postgres dbname=postgres sslmode=verify-full";
+    let install = |crl: &str| {
+        sb.write("pg/data/crl.pem", crl);
+        sb.chown_postgres("pg/data/crl.pem");
+    };
+    // only the intermediate's CRL: the root's is missing
+    sb.ok(&["crl", "--ca", "inter", "--this-only", "--out", "inter.crl"]);
+    install(&sb.read("inter.crl"));
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(!ok && has(&j, "error", "no CRL for"), "{j}");
+    pg.start();
+    let (ok, out) = pg.psql(conn, &home);
+    // OpenSSL's "unable to get certificate CRL" reaches the client as an unknown-CA alert
+    assert!(
+        !ok && out.contains("alert unknown ca"),
+        "PostgreSQL refuses a client whose root has no CRL: {out}"
+    );
+    // the whole chain's CRLs, one of them expired (openssl ca dates it in the past)
+    sb.ok(&["crl", "--ca", "root", "--this-only", "--out", "root.crl"]);
+    sb.openssl_ok(&[
+        "ca",
+        "-config",
+        "inter/openssl.cnf",
+        "-gencrl",
+        "-crl_lastupdate",
+        "20200101000000Z",
+        "-crl_nextupdate",
+        "20200201000000Z",
+        "-out",
+        "expired.crl",
+    ]);
+    install(&format!(
+        "{}{}",
+        sb.read("expired.crl"),
+        sb.read("root.crl")
+    ));
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(!ok && has(&j, "error", "expired on"), "{j}");
+    pg.reload_until(|| {
+        std::fs::read_to_string(&pg.log)
+            .unwrap()
+            .contains("reloading")
+    });
+    let (ok, out) = pg.psql(conn, &home);
+    // "CRL has expired" reaches the client as a certificate-expired alert
+    assert!(
+        !ok && out.contains("alert certificate expired"),
+        "PostgreSQL refuses clients under an expired CRL: {out}"
+    );
+    // a CRL expiring in three days: a warning, and the server accepts the client
+    sb.ok(&["crl", "--ca", "inter", "--days", "3", "--out", "soon.crl"]);
+    install(&sb.read("soon.crl"));
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(ok && has(&j, "warning", "expires on"), "{j}");
+    pg.reload_until(|| pg.psql(conn, &home).0);
+    // the corrected file: no finding about CRLs, and the server accepts
+    sb.ok(&["crl", "--ca", "inter", "--out", "month.crl"]);
+    install(&sb.read("month.crl"));
+    let (ok, j) = check(&sb, &["--pgdata", &data]);
+    assert!(ok && !has(&j, "warning", "CRL"), "{j}");
+    pg.reload_until(|| true);
+    let (ok, out) = pg.psql(conn, &home);
+    assert!(ok && out.contains("postgres t"), "{out}");
+}
