@@ -48,6 +48,45 @@ pub enum Overwrite {
     /// Keep the existing file if it has exactly these contents, refuse otherwise
     /// (`root.crt` written by several commands into one directory).
     IfIdentical,
+    /// Replace atomically when the file in place is the same kind of regenerated public
+    /// artefact (a CRL file, a trust bundle); refuse anything else without `--force`.
+    SameKind(Artefact),
+}
+
+/// Public files pgcert regenerates on a schedule: replacing one never loses a secret or a
+/// certificate that cannot be made again, so it needs no `--force`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Artefact {
+    /// PEM or DER CRLs only (ssl_crl_file, sslcrl, a hashed CRL in ssl_crl_dir).
+    Crl,
+    /// CA certificates only (ssl_ca_file, root.crt).
+    TrustBundle,
+}
+
+impl Artefact {
+    /// What it is called in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Artefact::Crl => "CRL file",
+            Artefact::TrustBundle => "trust bundle (CA certificates only)",
+        }
+    }
+
+    /// True when `bytes` are a file of this kind.
+    pub fn matches(self, bytes: &[u8]) -> bool {
+        use crate::pki::object::{Object, read_objects};
+        let Ok(objects) = read_objects(bytes) else {
+            return false;
+        };
+        !objects.is_empty()
+            && objects.iter().all(|o| match (self, o) {
+                (Artefact::Crl, Object::Crl(_)) => true,
+                (Artefact::TrustBundle, Object::Certificate(d)) => {
+                    crate::pki::inspect::CertInfo::parse(d).is_ok_and(|c| c.is_ca)
+                }
+                _ => false,
+            })
+    }
 }
 
 impl Overwrite {
@@ -190,6 +229,20 @@ pub fn check_target(path: &Path, contents: &[u8], overwrite: Overwrite) -> Resul
         Ok(_) => match overwrite {
             Overwrite::Replace => Ok(()),
             Overwrite::IfIdentical if fs::read(path).is_ok_and(|old| old == contents) => Ok(()),
+            Overwrite::SameKind(kind) => {
+                if fs::read(path).is_ok_and(|old| kind.matches(&old)) {
+                    Ok(())
+                } else {
+                    Err(anyhow!(
+                        "refusing to replace {}: it is not a {}",
+                        path.display(),
+                        kind.name()
+                    )
+                    .context(Hint::new(
+                        "pass --force to replace it anyway, or --out to write somewhere else",
+                    )))
+                }
+            }
             _ => Err(
                 anyhow!("refusing to overwrite {}", path.display()).context(Hint::new(
                     "pass --force to replace it, or --out DIR to write somewhere else",
@@ -339,7 +392,10 @@ fn place(s: &Staged) -> Result<Placed> {
             anyhow!(e).context(format!("cannot write {}", target.display()))
         }
     };
-    if s.file.overwrite == Overwrite::Replace {
+    if matches!(
+        s.file.overwrite,
+        Overwrite::Replace | Overwrite::SameKind(_)
+    ) {
         if fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
             bail!(
                 "refusing to write {}: it is a symbolic link",

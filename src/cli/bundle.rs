@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use crate::ca::read_certs;
 use crate::cli::Ctx;
 use crate::error::Hint;
-use crate::files::{self, FileWrite, Overwrite};
+use crate::files::{self, Artefact, FileWrite, Overwrite};
 use crate::pki::chain;
 use crate::pki::inspect::CertInfo;
 use crate::report::{CertSummary, Outcome};
@@ -17,7 +17,8 @@ pub(crate) const HELP: &str = "Without --trust: reads every certificate in the f
 order, and writes the chain leaf first, each certificate followed by its issuer, verifying every signature. The root is \
 left out unless --include-root (server.crt must not need it). A missing issuer is an error that names it.
 With --trust: every certificate must be a self-signed root; duplicates are dropped. Use it for root.crt or ssl_ca_file \
-during a root rotation, when old and new roots must both be trusted.
+during a root rotation, when old and new roots must both be trusted. A trust bundle replaces a trust bundle \
+(CA certificates only) at --out in place, without --force; a chain never replaces a file without --force.
 Without --out the result goes to stdout.
 
 EXAMPLES:
@@ -111,7 +112,16 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 } else {
                     "certificate chain"
                 },
-                Overwrite::forced_or(ctx.force, Overwrite::Never),
+                // a trust bundle is regenerated during rotations: refreshing one needs no
+                // --force; a certificate chain is a certificate and does
+                Overwrite::forced_or(
+                    ctx.force,
+                    if a.trust {
+                        Overwrite::SameKind(Artefact::TrustBundle)
+                    } else {
+                        Overwrite::Never
+                    },
+                ),
             ))?;
             outcome.files.push(w);
             ctx.report.finish(&outcome);

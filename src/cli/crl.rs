@@ -8,7 +8,7 @@ use anyhow::{Context, anyhow};
 use crate::ca::revocation::{ChainCrl, CrlRequest, crl_chain};
 use crate::cli::Ctx;
 use crate::error::Hint;
-use crate::files::{self, FileWrite, Overwrite, Written};
+use crate::files::{self, Artefact, FileWrite, Overwrite, Written};
 use crate::pki::crl::crl_info;
 use crate::pki::encoding::{self, to_pem};
 use crate::report::{CrlSummary, Outcome};
@@ -21,7 +21,9 @@ it holds their directory (recorded by init-ca --parent, or --parent DIR); for a 
 CRL with --parent-crl FILE. --this-only writes just this CA's CRL.
 DIR/crl.pem is always refreshed (PEM); --out writes a copy (DER with --der, which holds one CRL: use --this-only). \
 --crl-dir DIR writes one PEM file per CA named <subject-hash>.r0 (.r1... when two CAs share a hash), as \
-`openssl rehash` does, for ssl_crl_dir and sslcrldir. Re-run before nextUpdate: an expired CRL locks everyone out.
+`openssl rehash` does, for ssl_crl_dir and sslcrldir. Re-run before nextUpdate: an expired CRL locks everyone out. \
+Re-running replaces the --out file and the hashed files in place (atomically, no --force needed) when they hold \
+CRLs; a file of any other kind there is refused unless --force.
 
 EXAMPLES:
   pgcert crl --ca ca/pg --out /etc/postgresql/root+pg.crl
@@ -97,11 +99,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             }
         }
     }
+    // a CRL is regenerated on a schedule: refreshing one needs no --force
+    let crl_overwrite = Overwrite::forced_or(ctx.force, Overwrite::SameKind(Artefact::Crl));
     if let Some(o) = &a.out {
-        files::Staging::precheck(&[(
-            o.as_path(),
-            Overwrite::forced_or(ctx.force, Overwrite::Never),
-        )])?;
+        files::Staging::precheck(&[(o.as_path(), crl_overwrite)])?;
     }
     let now = time::OffsetDateTime::now_utc();
     let waiting = |d: &Path| {
@@ -145,7 +146,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             o.clone(),
             bytes,
             "CRL",
-            Overwrite::forced_or(ctx.force, Overwrite::Never),
+            crl_overwrite,
         ))?);
     }
     if let Some(dir) = &a.crl_dir {
@@ -155,7 +156,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 p,
                 to_pem("X509 CRL", &c.der).into_bytes(),
                 "CRL (hashed name)",
-                Overwrite::Replace,
+                crl_overwrite,
             ))?);
         }
     }

@@ -136,7 +136,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         spec,
         key,
         first_serial,
-        allow_outlive: ctx.force,
+        allow_outlive: ctx.allow_outlive,
         key_passphrase,
     };
     let (issued, files) = match &parent {

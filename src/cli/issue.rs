@@ -126,7 +126,7 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
         key: SubjectKey::private(key),
         revoke_old: None,
         outputs: outputs.clone(),
-        allow_outlive: ctx.force,
+        allow_outlive: ctx.allow_outlive,
     };
     let result = issuance::issue_leaf(&ca, req, ctx.waiting())?;
     ctx.report.finish(&Outcome {

@@ -62,9 +62,12 @@ pub struct Cli {
     /// it pgcert prompts on a terminal). Used for every CA key a command touches.
     #[arg(long, global = true, value_name = "SPEC", value_parser = crate::cli::args::parse_pass)]
     pub ca_passin: Option<crate::passphrase::PassSource>,
-    /// Replace existing keys and certificates; allow a certificate to outlive its issuer.
+    /// Replace existing keys and certificates (CRLs and trust bundles are refreshed without it).
     #[arg(long, global = true)]
     pub force: bool,
+    /// Let a certificate end after its issuer does (clients refuse it from that day on).
+    #[arg(long, global = true)]
+    pub allow_outlive_issuer: bool,
     /// Skip fsync (like initdb --no-sync): faster, for throwaway certificates in CI; a power
     /// loss may then lose or truncate files just written. Writes stay atomic and no-clobber.
     #[arg(long, global = true, env = "PGCERT_NO_SYNC", value_parser = clap::builder::FalseyValueParser::new())]
@@ -145,6 +148,8 @@ pub struct Ctx {
     pub ca: PathBuf,
     /// `--force`.
     pub force: bool,
+    /// `--allow-outlive-issuer`.
+    pub allow_outlive: bool,
     /// `--ca-passin`.
     pub ca_passin: Option<crate::passphrase::PassSource>,
     /// Output.
@@ -172,6 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Ctx {
         ca: cli.ca,
         force: cli.force,
+        allow_outlive: cli.allow_outlive_issuer,
         report: Reporter::new(cli.json, cli.quiet),
         ca_passin: cli.ca_passin,
     };

@@ -160,7 +160,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         spec,
         key,
         outputs: outputs.clone(),
-        allow_outlive: ctx.force,
+        allow_outlive: ctx.allow_outlive,
         revoke_old: a.revoke_old.then(|| old.serial.clone()),
     };
     let r = issuance::issue_leaf(&ca, req, ctx.waiting())?;

@@ -146,7 +146,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| issuance::default_srl_path(cert));
             let (issued, files) =
-                issuance::sign_loose(&spec, &key, &signer, &srl, &outputs, ctx.force)?;
+                issuance::sign_loose(&spec, &key, &signer, &srl, &outputs, ctx.allow_outlive)?;
             (issued, files, None)
         }
         _ => {
@@ -156,7 +156,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 spec,
                 key,
                 outputs: outputs.clone(),
-                allow_outlive: ctx.force,
+                allow_outlive: ctx.allow_outlive,
                 revoke_old: None,
             };
             let r = issuance::issue_leaf(&ca, req, ctx.waiting())?;

@@ -158,7 +158,7 @@ pub struct LeafRequest {
     pub key: SubjectKey,
     /// Output files.
     pub outputs: Outputs,
-    /// Allow outliving the issuer (`--force`).
+    /// Allow outliving the issuer (`--allow-outlive-issuer`).
     pub allow_outlive: bool,
     /// Mark this serial revoked (superseded) in the same database change (`renew --revoke-old`).
     pub revoke_old: Option<Serial>,
@@ -224,7 +224,7 @@ pub struct CaRequest {
     pub key: PrivateKey,
     /// The first serial the new CA will issue.
     pub first_serial: Serial,
-    /// Allow outliving the parent (`--force`).
+    /// Allow outliving the parent (`--allow-outlive-issuer`).
     pub allow_outlive: bool,
     /// Encrypt the CA key with this passphrase (`init-ca --passout`).
     pub key_passphrase: Option<zeroize::Zeroizing<String>>,

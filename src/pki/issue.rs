@@ -236,7 +236,7 @@ pub fn issue(
     }
     if !allow_outlive && spec.validity.not_after > ca_cert.not_after {
         return Err(format!(
-            "the certificate would expire ({}) after its issuer ({}); pass --days/--not-after to shorten it, or --force to allow it",
+            "the certificate would expire ({}) after its issuer ({}); pass --days/--not-after to shorten it, or --allow-outlive-issuer to allow it",
             crate::pki::inspect::when(spec.validity.not_after),
             crate::pki::inspect::when(ca_cert.not_after)
         ));

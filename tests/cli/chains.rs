@@ -285,7 +285,7 @@ fn validity_flags_set_dates_and_leaf_cannot_outlive_ca() {
         "issue", "client", "--ca", "ca", "--cn", "bob", "--days", "365",
     ]);
     assert!(
-        e.contains("after its issuer") && e.contains("--force"),
+        e.contains("after its issuer") && e.contains("--allow-outlive-issuer"),
         "{e}"
     );
     assert!(!sb.exists("postgresql.key") && !sb.exists("postgresql.crt"));
@@ -326,9 +326,24 @@ fn validity_flags_set_dates_and_leaf_cannot_outlive_ca() {
         !out.status.success(),
         "an expired certificate must not verify"
     );
-    // --force allows outliving the CA
-    sb.ok(&[
+    // --force only replaces files: it does not let a certificate outlive the CA...
+    let e = sb.fails(&[
         "--force", "issue", "client", "--ca", "ca", "--cn", "long", "--name", "long", "--days",
+        "400",
+    ]);
+    assert!(e.contains("after its issuer"), "{e}");
+    // ...--allow-outlive-issuer does
+    sb.ok(&[
+        "--allow-outlive-issuer",
+        "issue",
+        "client",
+        "--ca",
+        "ca",
+        "--cn",
+        "long",
+        "--name",
+        "long",
+        "--days",
         "400",
     ]);
 }

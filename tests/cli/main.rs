@@ -5,6 +5,7 @@ mod ca_database;
 mod chains;
 mod crash;
 mod csr;
+mod day_two;
 mod differential;
 mod doctor;
 mod examples;
