@@ -206,7 +206,8 @@ fn temp_name(target: &Path, what: &str) -> PathBuf {
     target.with_file_name(format!(".{name}.pgcert-{what}-{}-{n}", std::process::id()))
 }
 
-fn parent_dir(p: &Path) -> &Path {
+/// The directory a file is in (`.` for a bare name).
+pub fn parent_dir(p: &Path) -> &Path {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -463,6 +464,17 @@ pub fn create_dir(path: &Path, mode: u32) -> Result<Vec<PathBuf>> {
             .with_context(|| format!("cannot set the mode of {}", d.display()))?;
     }
     Ok(missing)
+}
+
+/// Give directories `create_dir` made to `owner` (a user's new ~/.postgresql made by root).
+pub fn give_dirs(dirs: &[PathBuf], owner: Option<(u32, u32)>) -> Result<()> {
+    if let Some((uid, gid)) = owner {
+        for d in dirs {
+            std::os::unix::fs::chown(d, Some(uid), Some(gid))
+                .with_context(|| format!("cannot give {} to uid {uid}", d.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Remove directories created by `create_dir` (innermost first), if they are empty.

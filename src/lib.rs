@@ -12,3 +12,4 @@ pub mod passphrase;
 pub mod pki;
 pub mod postgres;
 pub mod report;
+pub mod users;

@@ -152,6 +152,43 @@ fn parse_base(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--owner USER`: give the files to another account.
+#[derive(Debug, Clone, Args)]
+pub struct OwnerArgs {
+    /// Give the files (and directories pgcert creates) to this user and their primary group: a
+    /// home directory's .postgresql when run as root, a replication or pooler account. Needs root.
+    #[arg(long, value_name = "USER", value_parser = parse_owner)]
+    pub owner: Option<crate::users::Account>,
+}
+
+fn parse_owner(s: &str) -> Result<crate::users::Account, String> {
+    crate::users::by_name(s).ok_or_else(|| format!("no such user '{s}' in /etc/passwd"))
+}
+
+impl OwnerArgs {
+    /// (uid, gid) to give files.
+    pub fn ids(&self) -> Option<(u32, u32)> {
+        self.owner.as_ref().map(|a| (a.uid, a.gid))
+    }
+
+    /// Without --owner, warn when a private key goes into a directory that belongs to someone
+    /// else: the key will be this user's, 0600, and the directory's owner cannot read it.
+    pub fn warn_if_foreign(&self, dir: &std::path::Path, report: &Reporter) {
+        if self.owner.is_some() {
+            return;
+        }
+        if let Some(other) = crate::users::foreign_owner_of(dir) {
+            let me = crate::users::effective_uid()
+                .and_then(crate::users::name_of)
+                .unwrap_or_else(|| "you".into());
+            report.warn(&format!(
+                "{} belongs to {other}, but the key written there will belong to {me} (0600), so {other} cannot read it; pass --owner {other} to give the files to {other}",
+                dir.display()
+            ));
+        }
+    }
+}
+
 /// Read a private key file (PEM or DER; PKCS#8, PKCS#1, SEC1), asking for its passphrase
 /// (`flag` names the option that gives it) when it is encrypted.
 pub fn load_key(

@@ -69,7 +69,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         check::check_server(&settings, uid, now)
     } else if let Some(dir) = &a.client {
         let who = match &a.as_user {
-            Some(u) => Some(check::user_by_name(u).ok_or_else(|| {
+            Some(u) => Some(crate::users::by_name(u).ok_or_else(|| {
                 anyhow!("--as {u}: no such user").context(Hint::new(
                     "give a user name from /etc/passwd (the user who runs psql or the application)",
                 ))
@@ -78,14 +78,14 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         };
         let dir = match (dir, &who) {
             (Some(d), _) => d.clone(),
-            (None, Some((_, home))) => home.join(".postgresql"),
+            (None, Some(acct)) => acct.home.join(".postgresql"),
             (None, None) => std::env::var_os("HOME")
                 .map(|h| PathBuf::from(h).join(".postgresql"))
                 .ok_or_else(|| anyhow!("HOME is not set; give the directory: --client DIR"))?,
         };
         let uid = match &who {
-            Some((uid, _)) => *uid,
-            None => check::effective_uid()
+            Some(acct) => acct.uid,
+            None => crate::users::effective_uid()
                 .ok_or_else(|| anyhow!("cannot tell the current user's uid"))?,
         };
         check::check_client(&ClientFiles::from_dir(&dir), uid, now)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow, bail};
 
 use crate::cli::Ctx;
-use crate::cli::args::parse_pass;
+use crate::cli::args::{OwnerArgs, parse_pass};
 use crate::error::Hint;
 use crate::files::{self, FileWrite, Overwrite};
 use crate::passphrase::{PassSource, obtain, obtain_new};
@@ -65,6 +65,8 @@ pub struct Args {
     /// (p12) The alias (friendly name) of the key entry; PgJDBC looks the key up as "user".
     #[arg(long, default_value = "user")]
     alias: String,
+    #[command(flatten)]
+    owner: OwnerArgs,
 }
 
 fn read(path: &PathBuf) -> anyhow::Result<Vec<Object>> {
@@ -239,9 +241,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     match &a.out {
         Some(out) => {
             let w = if secret {
-                files::write_one(FileWrite::key(out.clone(), bytes, o))?
+                a.owner.warn_if_foreign(files::parent_dir(out), &ctx.report);
+                files::write_one(FileWrite::key(out.clone(), bytes, o).owned_by(a.owner.ids()))?
             } else {
-                files::write_one(FileWrite::public(out.clone(), bytes, "converted file", o))?
+                files::write_one(
+                    FileWrite::public(out.clone(), bytes, "converted file", o)
+                        .owned_by(a.owner.ids()),
+                )?
             };
             ctx.report.finish(&Outcome {
                 command: format!("convert --to {}", a.to),

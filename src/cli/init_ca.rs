@@ -101,8 +101,13 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     );
     if a.csr_only {
         let subject = a.subject.resolve(Some(&default_cn))?;
-        let der = crate::pki::csr::make_csr(&subject, &[], &key, Some(a.pathlen.or(Some(0))))
-            .map_err(|e| anyhow!(e))?;
+        let der = crate::pki::csr::make_csr(
+            &subject,
+            &[],
+            &key,
+            crate::pki::csr::Asks::Ca(a.pathlen.or(Some(0))),
+        )
+        .map_err(|e| anyhow!(e))?;
         use crate::ca::Placement;
         let files = crate::ca::build_csr_only_dir(
             &ctx.ca,

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use crate::cli::Ctx;
-use crate::cli::args::{KeyTypeArgs, OutArgs, SanArgs, SubjectArgs, TemplateArgs, ValidityArgs};
+use crate::cli::args::{
+    KeyTypeArgs, OutArgs, OwnerArgs, SanArgs, SubjectArgs, TemplateArgs, ValidityArgs,
+};
 use crate::issuance::{self, LeafRequest, LeafRole, Outputs, SubjectKey};
 use crate::pki::issue::CertSpec;
 use crate::pki::serial::Serial;
@@ -30,10 +32,12 @@ EXIT CODES:
 const CLIENT_HELP: &str = "The CN is the database user name (`cert` authentication and clientcert=verify-full compare them). \
 Writes postgresql.crt (leaf, then intermediates: the server's ssl_ca_file usually holds only the root), postgresql.key \
 (PEM, 0600), postgresql.pk8 (DER PKCS#8, 0600, for PgJDBC) and root.crt: with --out ~/.postgresql, libpq and PgJDBC \
-find them without any connection parameter.
+find them without any connection parameter. Run as root for another account, give the files to it with --owner USER \
+(libpq refuses a key its user cannot read); without it pgcert warns when the directory belongs to someone else.
 
 EXAMPLES:
   pgcert issue client --cn alice --out ~/.postgresql
+  sudo pgcert issue client --cn alice --out ~alice/.postgresql --owner alice
   pgcert issue client --cn app_user --name app --out secrets/
 
 EXIT CODES:
@@ -84,13 +88,15 @@ pub struct ServerArgs {
 pub struct ClientArgs {
     #[command(flatten)]
     leaf: LeafArgs,
+    #[command(flatten)]
+    owner: OwnerArgs,
 }
 
 /// Run.
 pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
-    let (role, leaf, pgdata) = match cmd {
-        IssueCommand::Server(a) => (LeafRole::Server, a.leaf, a.pgdata),
-        IssueCommand::Client(a) => (LeafRole::Client, a.leaf, None),
+    let (role, leaf, pgdata, owner_args) = match cmd {
+        IssueCommand::Server(a) => (LeafRole::Server, a.leaf, a.pgdata, None),
+        IssueCommand::Client(a) => (LeafRole::Client, a.leaf, None, Some(a.owner)),
     };
     let profile_name = match role {
         LeafRole::Server => "server",
@@ -99,7 +105,11 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
     let ca = ctx.open_ca(&ctx.ca)?;
     let profile = leaf.template.load(profile_name)?;
     let subject = leaf.subject.resolve(None)?;
-    let (dir, owner) = crate::cli::args::pgdata_or_out(pgdata.as_deref(), &leaf.out.out)?;
+    let (dir, mut owner) = crate::cli::args::pgdata_or_out(pgdata.as_deref(), &leaf.out.out)?;
+    if let Some(o) = &owner_args {
+        owner = owner.or(o.ids());
+        o.warn_if_foreign(&dir, &ctx.report);
+    }
     let outputs = Outputs {
         dir,
         base: leaf

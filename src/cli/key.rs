@@ -6,7 +6,7 @@ use anyhow::{Context, anyhow};
 use clap::Subcommand;
 
 use crate::cli::Ctx;
-use crate::cli::args::{KeyTypeArgs, load_key, parse_pass};
+use crate::cli::args::{KeyTypeArgs, OwnerArgs, load_key, parse_pass};
 use crate::files::{self, FileWrite, Overwrite};
 use crate::passphrase::{PassSource, obtain_new};
 use crate::pki::key::PrivateKey;
@@ -75,6 +75,8 @@ pub struct GenArgs {
     /// Where to write the key.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    #[command(flatten)]
+    owner: OwnerArgs,
 }
 
 /// `key encrypt`.
@@ -154,11 +156,16 @@ pub fn run(ctx: &Ctx, cmd: KeyCommand) -> anyhow::Result<()> {
                 Some(p) => key.encrypted_pem(p).map_err(|e| anyhow!(e))?,
                 None => key.pkcs8_pem(),
             };
-            let w = files::write_one(FileWrite::key(
-                a.out.clone(),
-                pem.into_bytes(),
-                Overwrite::forced_or(ctx.force, Overwrite::Never),
-            ))?;
+            a.owner
+                .warn_if_foreign(files::parent_dir(&a.out), &ctx.report);
+            let w = files::write_one(
+                FileWrite::key(
+                    a.out.clone(),
+                    pem.into_bytes(),
+                    Overwrite::forced_or(ctx.force, Overwrite::Never),
+                )
+                .owned_by(a.owner.ids()),
+            )?;
             ("key gen", w, key.kind())
         }
         KeyCommand::Encrypt(a) => {

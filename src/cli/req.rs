@@ -9,16 +9,19 @@ use crate::cli::Ctx;
 use crate::cli::args::{KeyTypeArgs, OutArgs, SanArgs, SubjectArgs, load_key, parse_pass};
 use crate::files::{FileWrite, Overwrite, Staging};
 use crate::passphrase::PassSource;
-use crate::pki::csr::make_csr;
+use crate::pki::csr::{Asks, make_csr};
 use crate::pki::encoding::to_pem;
 use crate::report::Outcome;
 
 pub(crate) const HELP: &str = "Writes BASE.csr and, unless --key is given, a new BASE.key (0600). BASE is --name, else the CN. \
-The request carries the subject and the SANs given with --san, nothing else: the signing CA's profile decides the rest. \
+The request carries the subject, the SANs given with --san and, with --profile, the extendedKeyUsage of a server \
+(serverAuth) or client (clientAuth) certificate, from which 'pgcert sign' takes its profile; the signing CA's profile \
+decides the rest. \
 A server certificate signed by `pgcert sign --profile server` also gets its CN as a SAN.
 
 EXAMPLES:
-  pgcert req --cn db1.example.com --san db1 --san 10.0.0.5
+  pgcert req --cn db1.example.com --san db1 --san 10.0.0.5 --profile server
+  pgcert req --cn alice --profile client
   pgcert req --subj \"/O=Example/CN=db1.example.com\" --key server.key --passin env:KEY_PASS --name db1
 
 EXIT CODES:
@@ -41,6 +44,10 @@ pub struct Args {
     passin: Option<PassSource>,
     #[command(flatten)]
     key_type: KeyTypeArgs,
+    /// What the certificate is for: server (a host) or client (a database user). The request
+    /// then asks for that extendedKeyUsage, and 'pgcert sign' picks the matching profile.
+    #[arg(long, value_name = "PROFILE", value_parser = ["server", "client"])]
+    profile: Option<String>,
     #[command(flatten)]
     out: OutArgs,
 }
@@ -79,7 +86,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         Some(p) => load_key(p, a.passin.as_ref(), "--passin", &ctx.report)?,
         None => a.key_type.generate(&ctx.report)?,
     };
-    let der = make_csr(&subject, &a.sans.sans, &key, None).map_err(|e| anyhow!(e))?;
+    let asks = match a.profile.as_deref() {
+        Some("server") => Asks::Server,
+        Some("client") => Asks::Client,
+        _ => Asks::Nothing,
+    };
+    let der = make_csr(&subject, &a.sans.sans, &key, asks).map_err(|e| anyhow!(e))?;
     let created = crate::files::create_dir(&a.out.out, crate::files::MODE_DIR)?;
     let result = (|| {
         let mut s = Staging::new();
@@ -102,12 +114,21 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     ctx.report.finish(&Outcome {
         command: "req".into(),
         files,
-        notes: vec![format!(
-            "request for {} ({}); sign it with 'pgcert sign {}'",
-            subject,
-            key.kind().describe(),
-            csr_path.display()
-        )],
+        notes: vec![match asks {
+            Asks::Nothing => format!(
+                "request for {} ({}); sign it with 'pgcert sign {} --profile client' for a database user, or '--profile server' for a host",
+                subject,
+                key.kind().describe(),
+                csr_path.display()
+            ),
+            _ => format!(
+                "request for a {} certificate for {} ({}); sign it with 'pgcert sign {}'",
+                a.profile.as_deref().unwrap_or_default(),
+                subject,
+                key.kind().describe(),
+                csr_path.display()
+            ),
+        }],
         ..Default::default()
     });
     Ok(())

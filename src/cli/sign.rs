@@ -21,6 +21,10 @@ CSR's subject and public key and the profile's extensions. basicConstraints, key
 taken from the CSR. SANs come from --san, and from the CSR only with --copy-san; a server certificate always gets its \
 CN as a SAN. CSRs are recognised by content (PEM or DER): a certificate or key given by mistake is named.
 
+The profile is --profile, else the one the CSR asks for: a CSR whose extendedKeyUsage names exactly one of serverAuth \
+(server) and clientAuth (client), as 'pgcert req --profile' makes. There is no default: a CSR that asks for neither \
+needs --profile.
+
 From the CA database (--ca): the certificate is recorded in index.txt and newcerts/ like `issue`; writes BASE.crt (the \
 certificate then this CA's intermediates) and root.crt. BASE is --name, else the CSR's file name without extension.
 With --ca-cert/--ca-key: no database; the serial comes from the .srl file (--serial-file, default the CA certificate's \
@@ -31,7 +35,7 @@ EXAMPLES:
   pgcert sign db1.csr --profile server --copy-san
   pgcert sign alice.csr --profile client --ca ca/pg --out issued/
   pgcert sign sub.csr --profile intermediate-ca --ca ca/root
-  pgcert sign db1.csr --ca-cert root.crt --ca-key root.key
+  pgcert sign db1.csr --ca-cert root.crt --ca-key root.key --profile server
 
 EXIT CODES:
   0  success
@@ -44,9 +48,10 @@ pub struct Args {
     /// The certificate signing request (PEM or DER).
     #[arg(value_name = "CSR")]
     csr: PathBuf,
-    /// Profile: server, client or intermediate-ca.
-    #[arg(long, default_value = "server", value_parser = ["server", "client", "intermediate-ca"])]
-    profile: String,
+    /// Profile: server, client or intermediate-ca (default: the one the CSR's extendedKeyUsage
+    /// asks for, when it names exactly one of serverAuth / clientAuth).
+    #[arg(long, value_parser = ["server", "client", "intermediate-ca"])]
+    profile: Option<String>,
     /// Take the DNS and IP SANs the CSR requests.
     #[arg(long)]
     copy_san: bool,
@@ -84,7 +89,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             )))
             .context(format!("cannot sign {}", a.csr.display()))
     })?;
-    let profile = a.template.load(&a.profile)?;
+    // no default: a user's CSR signed as a server certificate cannot log in, and a host's
+    // signed as a client certificate cannot serve
+    let profile_name: String = match (&a.profile, csr.requested_profile) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => p.to_string(),
+        (None, None) => {
+            return Err(anyhow!(
+                "{} does not say what the certificate is for (its extendedKeyUsage names neither serverAuth nor clientAuth alone)",
+                a.csr.display()
+            )
+            .context(Hint::new(
+                "add --profile client for a database user, --profile server for a host, or --profile intermediate-ca",
+            )));
+        }
+    };
+    let profile = a.template.load(&profile_name)?;
     let mut sans: Vec<San> = a.sans.sans.clone();
     if a.copy_san {
         for s in &csr.sans {
@@ -122,12 +142,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut notes: Vec<String> = csr
         .ignored
         .iter()
-        .map(|i| {
-            format!(
-                "note: the CSR asks for {i}; the {} profile decides instead",
-                a.profile
-            )
-        })
+        .map(|i| format!("note: the CSR asks for {i}; the {profile_name} profile decides instead"))
         .collect();
     let (issued, files, ca) = match (&a.ca_cert, &a.ca_key) {
         (Some(cert), Some(keyp)) => {
@@ -169,7 +184,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     ctx.report.finish(&Outcome {
         command: "sign".into(),
         certificates: vec![CertSummary::new(
-            &a.profile,
+            &profile_name,
             Some(outputs.dir.join(format!("{}.crt", outputs.base))),
             &issued.cert,
         )],

@@ -182,6 +182,8 @@ pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> 
     let chain = ca.chain_certs(&signer)?;
     let roots = ca.root_certs(&signer)?;
     let created = crate::files::create_dir(&req.outputs.dir, crate::files::MODE_DIR)?;
+    crate::files::give_dirs(&created, req.outputs.owner)
+        .inspect_err(|_| crate::files::remove_created_dirs(&created))?;
     let lock = ca.lock(waiting)?;
     let result = ca.issue_and_record(
         &lock,

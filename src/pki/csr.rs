@@ -33,6 +33,9 @@ pub struct Csr {
     pub sans: Vec<San>,
     /// Requested extensions that the profile overrides or pgcert ignores, for the report.
     pub ignored: Vec<String>,
+    /// The leaf profile the CSR's extendedKeyUsage asks for: `server` or `client` when it
+    /// names exactly one of serverAuth / clientAuth.
+    pub requested_profile: Option<&'static str>,
 }
 
 /// Pick the CSR out of a file, by content: a certificate or a key given by mistake is named.
@@ -111,6 +114,7 @@ impl Csr {
         let is_rsa = info.subject_pki.algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.1";
         let mut sans = Vec::new();
         let mut ignored = Vec::new();
+        let mut requested_profile = None;
         if let Some(exts) = req.requested_extensions() {
             for ext in exts {
                 match ext {
@@ -138,7 +142,14 @@ impl Csr {
                         if bc.ca { "TRUE" } else { "FALSE" }
                     )),
                     ParsedExtension::KeyUsage(ku) => ignored.push(format!("keyUsage {ku}")),
-                    ParsedExtension::ExtendedKeyUsage(_) => ignored.push("extendedKeyUsage".into()),
+                    ParsedExtension::ExtendedKeyUsage(e) => {
+                        requested_profile = match (e.server_auth, e.client_auth) {
+                            (true, false) => Some("server"),
+                            (false, true) => Some("client"),
+                            _ => None,
+                        };
+                        ignored.push("extendedKeyUsage".into())
+                    }
                     ParsedExtension::SubjectKeyIdentifier(_) => {}
                     _ => ignored.push("an extension pgcert does not copy".into()),
                 }
@@ -154,20 +165,45 @@ impl Csr {
             is_rsa,
             sans,
             ignored,
+            requested_profile,
         })
     }
 }
 
-/// Make a CSR (DER) for `subject` and `sans`, signed with `key`. With `ca` the request also
-/// asks for basicConstraints CA:TRUE (with that pathlen, if any) and keyCertSign + cRLSign,
-/// which an outside CA signing with `copy_extensions` or a sub-CA profile can use.
+/// What a request asks to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asks {
+    /// Nothing: the signer's profile decides.
+    Nothing,
+    /// A server certificate (extendedKeyUsage serverAuth).
+    Server,
+    /// A client certificate (extendedKeyUsage clientAuth).
+    Client,
+    /// A CA: basicConstraints CA:TRUE (with that pathlen, if any) and keyCertSign + cRLSign,
+    /// which an outside CA signing with `copy_extensions` or a sub-CA profile can use.
+    Ca(Option<u8>),
+}
+
+/// Make a CSR (DER) for `subject` and `sans`, signed with `key`, asking for `asks`.
 pub fn make_csr(
     subject: &Subject,
     sans: &[San],
     key: &PrivateKey,
-    ca: Option<Option<u8>>,
+    asks: Asks,
 ) -> Result<Vec<u8>, String> {
     let mut p = rcgen::CertificateParams::default();
+    let ca = match asks {
+        Asks::Ca(pathlen) => Some(pathlen),
+        Asks::Server => {
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+            None
+        }
+        Asks::Client => {
+            p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+            None
+        }
+        Asks::Nothing => None,
+    };
     p.distinguished_name = subject.to_rcgen();
     if let Some(pathlen) = ca {
         p.is_ca = rcgen::IsCa::Ca(match pathlen {
@@ -199,7 +235,7 @@ mod tests {
             "db.example.com".parse().unwrap(),
             "10.0.0.5".parse().unwrap(),
         ];
-        let der = make_csr(&subject, &sans, &key, None).unwrap();
+        let der = make_csr(&subject, &sans, &key, Asks::Nothing).unwrap();
         let csr = Csr::parse(&der).unwrap();
         assert_eq!(csr.subject, subject);
         assert_eq!(csr.sans, sans);
@@ -211,7 +247,7 @@ mod tests {
     #[test]
     fn tampered_csr_is_refused() {
         let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
-        let mut der = make_csr(&Subject::from_cn("x").unwrap(), &[], &key, None).unwrap();
+        let mut der = make_csr(&Subject::from_cn("x").unwrap(), &[], &key, Asks::Nothing).unwrap();
         let n = der.len();
         der[n - 5] ^= 0x01; // inside the signature
         let e = Csr::parse(&der).unwrap_err();

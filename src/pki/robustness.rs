@@ -93,7 +93,13 @@ mod tests {
             false,
         )
         .unwrap();
-        let csr = make_csr(&Subject::from_cn("req").unwrap(), &[], &leaf_key, None).unwrap();
+        let csr = make_csr(
+            &Subject::from_cn("req").unwrap(),
+            &[],
+            &leaf_key,
+            crate::pki::csr::Asks::Nothing,
+        )
+        .unwrap();
         let crl =
             crate::pki::crl::sign_crl(&signer, &Serial::from_bytes(&[1]), &[], 30, now).unwrap();
         let enc = leaf_key.encrypted_pem("pw").unwrap();

@@ -374,7 +374,7 @@ fn check_pair(
         ),
         Ok(m) => {
             if let Some((who, uid)) = owner {
-                let readable = readable_as(key_path, uid);
+                let readable = crate::users::readable_as(key_path, uid);
                 match check_key_file(m.uid(), m.mode(), uid, who) {
                     Ok(()) if readable == Some(false) => r.add(
                         Level::Error,
@@ -383,12 +383,12 @@ fn check_pair(
                             "the owner and mode {:04o} pass the key rule, but {} ({}) cannot read the file: {} fails with \"Permission denied\"",
                             m.mode() & 0o7777,
                             if who == KeyOwner::Server { "the database user" } else { "the connecting user" },
-                            user_name(uid).unwrap_or_else(|| format!("uid {uid}")),
+                            crate::users::name_of(uid).unwrap_or_else(|| format!("uid {uid}")),
                             if who == KeyOwner::Server { "the server" } else { "libpq" }
                         ),
                         Some(format!(
                             "chown {} {} (or root-owned 0640 with a group that user is in)",
-                            user_name(uid).unwrap_or_else(|| uid.to_string()),
+                            crate::users::name_of(uid).unwrap_or_else(|| uid.to_string()),
                             key_path.display()
                         )),
                     ),
@@ -747,54 +747,6 @@ pub fn check_files(cert: &Path, key: &Path, now: OffsetDateTime) -> Report {
     let mut r = Report::default();
     check_pair(&mut r, cert, key, None, false, now);
     r
-}
-
-/// The user name of `uid`, from /etc/passwd.
-pub fn user_name(uid: u32) -> Option<String> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 5 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_string())
-    })
-}
-
-/// The uid and home directory of user `name`, from /etc/passwd.
-pub fn user_by_name(name: &str) -> Option<(u32, PathBuf)> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 5 && f[0] == name).then(|| Some((f[2].parse().ok()?, PathBuf::from(f[5]))))?
-    })
-}
-
-/// Whether the user `uid` can open `path` for reading, tested for real: by opening it when
-/// that is this process's user, else (as root) with `runuser -u USER -- test -r`, which
-/// applies the owner, mode, groups and every directory on the way. None when it cannot be told.
-pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
-    let me = effective_uid()?;
-    if me == uid {
-        return Some(std::fs::File::open(path).is_ok());
-    }
-    if me != 0 {
-        return None;
-    }
-    let name = user_name(uid)?;
-    std::process::Command::new("runuser")
-        .args(["-u", &name, "--", "test", "-r"])
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .ok()
-        .map(|s| s.success())
-}
-
-/// The effective uid of this process (from /proc; std has no geteuid).
-pub fn effective_uid() -> Option<u32> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 #[cfg(test)]

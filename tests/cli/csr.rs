@@ -412,7 +412,7 @@ fn loose_file_signing_gives_distinct_serials_and_an_srl_openssl_continues() {
         "-addext",
         "keyUsage=critical,keyCertSign,cRLSign",
     ]);
-    sb.ok(&["req", "--cn", "db.example.com"]);
+    sb.ok(&["req", "--cn", "db.example.com", "--profile", "server"]);
     sb.ok(&[
         "sign",
         "db.example.com.csr",
@@ -697,4 +697,60 @@ fn renew_keeps_or_replaces_the_key_and_can_revoke_the_old_one() {
         "o2",
     ]);
     assert!(e.contains("not issued by"), "{e}");
+}
+
+/// `sign` has no default profile: a user's CSR must never become a server certificate. The
+/// profile comes from the EKU the CSR asks for (`req --profile`), else --profile is required;
+/// `req` prints the command that gives the right one.
+#[test]
+fn sign_takes_the_profile_from_the_csr_or_asks_for_it() {
+    if !require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "ca"]);
+    let eku = |f: &str| sb.openssl_ok(&["x509", "-in", f, "-noout", "-ext", "extendedKeyUsage"]);
+    // no EKU in the request: refused, nothing written, the database unchanged
+    let out = sb.ok(&["req", "--cn", "alice"]);
+    let note = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        note.contains("pgcert sign ./alice.csr --profile client"),
+        "{note}"
+    );
+    let index = sb.read("ca/index.txt");
+    let e = sb.fails(&["sign", "alice.csr", "--ca", "ca"]);
+    assert!(
+        e.contains("alice.csr") && e.contains("--profile client"),
+        "{e}"
+    );
+    assert!(!sb.exists("alice.crt"));
+    assert_eq!(sb.read("ca/index.txt"), index);
+    // the command req printed gives a client certificate
+    sb.ok(&["sign", "alice.csr", "--ca", "ca", "--profile", "client"]);
+    assert!(eku("alice.crt").contains("TLS Web Client Authentication"));
+    // a request that says what it is for needs no --profile
+    let out = sb.ok(&["req", "--cn", "bob", "--profile", "client"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sign it with 'pgcert sign ./bob.csr'"));
+    sb.ok(&["sign", "bob.csr", "--ca", "ca"]);
+    let t = eku("bob.crt");
+    assert!(
+        t.contains("TLS Web Client Authentication") && !t.contains("Server"),
+        "{t}"
+    );
+    sb.ok(&["req", "--cn", "db.example.com", "--profile", "server"]);
+    sb.ok(&["sign", "db.example.com.csr", "--ca", "ca"]);
+    let t = eku("db.example.com.crt");
+    assert!(
+        t.contains("TLS Web Server Authentication") && !t.contains("Client"),
+        "{t}"
+    );
+    // an openssl CSR asking for both is ambiguous
+    sb.openssl_ec_req(
+        "both.key",
+        "both.csr",
+        "/CN=both",
+        &["-addext", "extendedKeyUsage=serverAuth,clientAuth"],
+    );
+    let e = sb.fails(&["sign", "both.csr", "--ca", "ca"]);
+    assert!(e.contains("--profile"), "{e}");
 }

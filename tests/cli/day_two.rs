@@ -1,7 +1,9 @@
 //! Day two: refreshing CRLs and trust bundles in place, renewals the server loads, rotation,
 //! expiry watching, files for other users.
 
-use crate::support::{Sandbox, require};
+use std::os::unix::fs::MetadataExt;
+
+use crate::support::{PgServer, Sandbox, postgres_available, require};
 
 /// A CRL file and a trust bundle are refreshed in place without --force; a key, a certificate
 /// chain or a file of another kind in their place still needs it.
@@ -76,4 +78,85 @@ fn crl_and_trust_bundle_refresh_in_place_without_force() {
         "--out",
         "precious.key",
     ]);
+}
+
+/// `issue client --owner USER` run as root: the files (and the .postgresql directory it makes)
+/// belong to USER, whose own psql connects with them through libpq's default paths; without
+/// --owner pgcert warns that USER could not read the key.
+#[test]
+fn issue_client_owner_gives_the_files_to_the_user_who_connects() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    // the postgres account stands in for a user: a home of its own, owned by it
+    sb.write("alice/.keep", "");
+    sb.chown_postgres("alice");
+    let home = sb.path("alice");
+    let dir = home.join(".postgresql").display().to_string();
+    let warned = home.join("warned").display().to_string();
+    let out = sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "postgres", "--out", &warned,
+    ]);
+    let warning = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        warning.contains("belongs to postgres") && warning.contains("--owner postgres"),
+        "{warning}"
+    );
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "postgres", "--out", &dir, "--owner",
+        "postgres",
+    ]);
+    let uid_of = |p: &std::path::Path| std::fs::metadata(p).unwrap().uid();
+    let postgres = uid_of(&home);
+    for f in [
+        "",
+        "postgresql.crt",
+        "postgresql.key",
+        "postgresql.pk8",
+        "root.crt",
+    ] {
+        assert_eq!(uid_of(&home.join(".postgresql").join(f)), postgres, "{f}");
+    }
+    assert_eq!(sb.mode("alice/.postgresql/postgresql.key"), 0o600);
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    pg.hba("hostssl all all 127.0.0.1/32 cert");
+    pg.conf("ssl_ca_file = 'root.crt'");
+    pg.start();
+    // the user's own psql, its HOME the directory above: libpq's default file names
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--", "env"])
+        .arg(format!("HOME={}", home.display()))
+        .arg("psql")
+        .arg(format!(
+            "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full",
+            pg.port
+        ))
+        .args([
+            "-tAc",
+            "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "t",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // an unknown account is a usage error, nothing written
+    let out = sb.pgcert(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "x",
+        "--out",
+        "x",
+        "--owner",
+        "nosuchuser-pgcert",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!sb.exists("x"));
 }
