@@ -205,8 +205,68 @@ pub fn parse_pass(s: &str) -> Result<PassSource, String> {
     s.parse()
 }
 
-/// The directory and owner for `--pgdata DIR` (must be a data directory: it has PG_VERSION),
-/// else `out` with no owner change.
+/// `--pgdata DIR [--config FILE] [--reload]`: write where a data directory's configuration
+/// points, owned by its owner, then have the running server load the change.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Write where this PostgreSQL data directory's configuration points (ssl_cert_file,
+    /// ssl_key_file, ssl_ca_file, ssl_crl_file / ssl_crl_dir), owned by the directory's owner.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub pgdata: Option<PathBuf>,
+    /// The server's postgresql.conf when it is not in the data directory (Debian:
+    /// /etc/postgresql/15/main/postgresql.conf).
+    #[arg(long, value_name = "FILE", requires = "pgdata")]
+    pub config: Option<PathBuf>,
+    /// Then reload the running server (as the data directory's owner) and wait until the
+    /// change is in effect; exit 1 if it is not.
+    #[arg(long, requires = "pgdata")]
+    pub reload: bool,
+}
+
+impl ClusterArgs {
+    /// The cluster named by --pgdata, if any.
+    pub fn open(&self) -> Result<Option<crate::postgres::cluster::Cluster>> {
+        let Some(d) = &self.pgdata else {
+            return Ok(None);
+        };
+        crate::postgres::cluster::Cluster::open(d, self.config.as_deref())
+            .map(Some)
+            .map_err(|e| {
+                anyhow!(e).context(Hint::new(
+                    "give the directory initdb created, and --config FILE when postgresql.conf lives elsewhere",
+                ))
+            })
+    }
+
+    /// With --reload, reload and confirm; otherwise say how the server will pick it up.
+    pub fn finish(
+        &self,
+        cluster: &crate::postgres::cluster::Cluster,
+        expect: crate::postgres::cluster::Expect,
+        notes: &mut Vec<String>,
+    ) -> Result<()> {
+        if self.reload {
+            let c = cluster
+                .reload(&expect, std::time::Duration::from_secs(15))
+                .map_err(|e| {
+                    anyhow!("the new files are in place, but {e}").context(Hint::new(format!(
+                        "check the server's log; 'pgcert check --pgdata {}' names what it cannot use",
+                        cluster.pgdata.display()
+                    )))
+                })?;
+            notes.push(format!("reloaded: {}", c.how));
+        } else {
+            notes.push(format!(
+                "the running server uses the new files after a reload: add --reload, or run 'pg_ctl reload -D {}'",
+                cluster.pgdata.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The directory and owner for quickstart's `--pgdata DIR` (must be a data directory: it has
+/// PG_VERSION), else `out` with no owner change.
 pub fn pgdata_or_out(
     pgdata: Option<&std::path::Path>,
     out: &std::path::Path,

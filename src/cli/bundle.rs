@@ -7,10 +7,12 @@ use anyhow::anyhow;
 
 use crate::ca::read_certs;
 use crate::cli::Ctx;
+use crate::cli::args::ClusterArgs;
 use crate::error::Hint;
 use crate::files::{self, Artefact, FileWrite, Overwrite};
 use crate::pki::chain;
 use crate::pki::inspect::CertInfo;
+use crate::postgres::cluster::Expect;
 use crate::report::{CertSummary, Outcome};
 
 pub(crate) const HELP: &str = "Without --trust: reads every certificate in the files (PEM, any number per file, or DER), in any \
@@ -19,11 +21,14 @@ left out unless --include-root (server.crt must not need it). A missing issuer i
 With --trust: every certificate must be a self-signed root; duplicates are dropped. Use it for root.crt or ssl_ca_file \
 during a root rotation, when old and new roots must both be trusted. A trust bundle replaces a trust bundle \
 (CA certificates only) at --out in place, without --force; a chain never replaces a file without --force.
-Without --out the result goes to stdout.
+Without --out the result goes to stdout. --trust --pgdata DIR writes the server's ssl_ca_file (read from the data \
+directory's postgresql.conf, or --config FILE), owned by the directory's owner; --reload then reloads the running \
+server and waits until it has re-read its configuration.
 
 EXAMPLES:
   pgcert bundle leaf.pem inter.pem root.pem --out server.crt
   pgcert bundle --trust old-root.crt new-root.crt --out root.crt
+  pgcert bundle --trust ca/old/cacert.pem ca/new/cacert.pem --pgdata $PGDATA --reload
 
 EXIT CODES:
   0  success
@@ -45,10 +50,36 @@ pub struct Args {
     /// Make a trust bundle of several roots instead of a chain.
     #[arg(long)]
     trust: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 /// Run.
-pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, mut a: Args) -> anyhow::Result<()> {
+    let cluster = a.cluster.open()?;
+    if let Some(c) = &cluster {
+        if !a.trust {
+            return Err(anyhow!(
+                "--pgdata writes the server's ssl_ca_file, which is a trust bundle"
+            )
+            .context(Hint::new(
+                "add --trust (the server's certificate chain is written by issue server / renew)",
+            )));
+        }
+        a.out = Some(c.settings.ca.clone().ok_or_else(|| {
+            anyhow!(
+                "{} does not set ssl_ca_file, so the server trusts no client certificate",
+                c.settings
+                    .sources
+                    .first()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the configuration".into())
+            )
+            .context(Hint::new(
+                "set ssl_ca_file = 'root.crt' in postgresql.conf first (a relative name is in the data directory), or write the file with --out",
+            ))
+        })?);
+    }
     let mut certs: Vec<CertInfo> = Vec::new();
     for f in &a.files {
         certs.extend(read_certs(f)?);
@@ -104,26 +135,32 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     match &a.out {
         Some(p) => {
-            let w = files::write_one(FileWrite::public(
-                p.clone(),
-                pem.into_bytes(),
-                if a.trust {
-                    "trust bundle"
-                } else {
-                    "certificate chain"
-                },
-                // a trust bundle is regenerated during rotations: refreshing one needs no
-                // --force; a certificate chain is a certificate and does
-                Overwrite::forced_or(
-                    ctx.force,
+            let w = files::write_one(
+                FileWrite::public(
+                    p.clone(),
+                    pem.into_bytes(),
                     if a.trust {
-                        Overwrite::SameKind(Artefact::TrustBundle)
+                        "trust bundle"
                     } else {
-                        Overwrite::Never
+                        "certificate chain"
                     },
-                ),
-            ))?;
+                    // a trust bundle is regenerated during rotations: refreshing one needs no
+                    // --force; a certificate chain is a certificate and does
+                    Overwrite::forced_or(
+                        ctx.force,
+                        if a.trust {
+                            Overwrite::SameKind(Artefact::TrustBundle)
+                        } else {
+                            Overwrite::Never
+                        },
+                    ),
+                )
+                .owned_by(cluster.as_ref().map(|c| c.owner)),
+            )?;
             outcome.files.push(w);
+            if let Some(c) = &cluster {
+                a.cluster.finish(c, Expect::Reloaded, &mut outcome.notes)?;
+            }
             ctx.report.finish(&outcome);
         }
         None => match ctx.report.mode() {

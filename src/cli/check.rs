@@ -60,11 +60,12 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     let report = if let Some(d) = &a.pgdata {
-        let settings = check::server_settings(d, a.config.as_deref()).map_err(|e| {
-            anyhow!(e).context(Hint::new(
+        let settings =
+            crate::postgres::cluster::server_settings(d, a.config.as_deref()).map_err(|e| {
+                anyhow!(e).context(Hint::new(
                 "give the data directory, and --config FILE when postgresql.conf lives elsewhere",
             ))
-        })?;
+            })?;
         let (uid, _) = crate::files::owner_of(d)?;
         check::check_server(&settings, uid, now)
     } else if let Some(dir) = &a.client {

@@ -7,10 +7,12 @@ use anyhow::{Context, anyhow};
 
 use crate::ca::revocation::{ChainCrl, CrlRequest, crl_chain};
 use crate::cli::Ctx;
+use crate::cli::args::ClusterArgs;
 use crate::error::Hint;
 use crate::files::{self, Artefact, FileWrite, Overwrite, Written};
 use crate::pki::crl::crl_info;
 use crate::pki::encoding::{self, to_pem};
+use crate::postgres::cluster::Expect;
 use crate::report::{CrlSummary, Outcome};
 
 pub(crate) const HELP: &str = "Signs a CRL of every certificate the database marks revoked, numbered from crlnumber (then \
@@ -25,7 +27,12 @@ DIR/crl.pem is always refreshed (PEM); --out writes a copy (DER with --der, whic
 Re-running replaces the --out file and the hashed files in place (atomically, no --force needed) when they hold \
 CRLs; a file of any other kind there is refused unless --force.
 
+With --pgdata DIR the CRLs go where that data directory's ssl_crl_file and ssl_crl_dir point (read from its \
+postgresql.conf, or --config FILE), owned by its owner; --reload then reloads the running server and waits until it \
+has re-read its configuration (exit 1 if it has not within 15 s).
+
 EXAMPLES:
+  pgcert crl --ca ca/pg --pgdata $PGDATA --reload
   pgcert crl --ca ca/pg --out /etc/postgresql/root+pg.crl
   pgcert crl --ca ca/pg --crl-dir $PGDATA/crl.d
   pgcert crl --ca ca/pg --parent-crl corporate-root.crl --days 7
@@ -59,6 +66,8 @@ pub struct Args {
     /// The parent CA directory (default: the one recorded by init-ca --parent).
     #[arg(long, value_name = "DIR")]
     parent: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 /// The `<hash>.rN` name for a CRL in `dir`: the existing file of the same issuer, else the
@@ -83,7 +92,31 @@ fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf> {
 }
 
 /// Run.
-pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, mut a: Args) -> anyhow::Result<()> {
+    let cluster = a.cluster.open()?;
+    if let Some(c) = &cluster {
+        // the server's own CRL settings decide where the CRLs go
+        if a.crl_dir.is_some() || a.der {
+            return Err(anyhow!("--pgdata writes where the server's ssl_crl_file and ssl_crl_dir point; --crl-dir and --der do not apply")
+                .context(Hint::new("drop --crl-dir / --der, or drop --pgdata")));
+        }
+        let s = &c.settings;
+        if s.crl.is_none() && s.crl_dir.is_none() {
+            return Err(anyhow!(
+                "{} sets neither ssl_crl_file nor ssl_crl_dir, so the server checks no CRL",
+                s.sources
+                    .first()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "the configuration".into())
+            )
+            .context(Hint::new(
+                "set ssl_crl_file = 'root+pg.crl' in postgresql.conf first (a relative name is in the data directory), or write the file with --out",
+            )));
+        }
+        a.out = s.crl.clone();
+        a.crl_dir = s.crl_dir.clone();
+    }
+    let owner = cluster.as_ref().map(|c| c.owner);
     let ca = ctx.open_ca(&ctx.ca)?;
     let mut parent_crls = Vec::new();
     for f in &a.parent_crl {
@@ -130,6 +163,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         Some(dir) => files::create_dir(dir, files::MODE_DIR)?,
         None => Vec::new(),
     };
+    files::give_dirs(&created, owner).inspect_err(|_| files::remove_created_dirs(&created))?;
     let (chain, mut written): (Vec<ChainCrl>, Vec<Written>) =
         crl_chain(&ca, &req, &waiting).inspect_err(|_| files::remove_created_dirs(&created))?;
     if let Some(o) = &a.out {
@@ -142,22 +176,22 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .collect::<String>()
                 .into_bytes()
         };
-        written.push(files::write_one(FileWrite::public(
-            o.clone(),
-            bytes,
-            "CRL",
-            crl_overwrite,
-        ))?);
+        written.push(files::write_one(
+            FileWrite::public(o.clone(), bytes, "CRL", crl_overwrite).owned_by(owner),
+        )?);
     }
     if let Some(dir) = &a.crl_dir {
         for c in &chain {
             let p = hashed_name(dir, c)?;
-            written.push(files::write_one(FileWrite::public(
-                p,
-                to_pem("X509 CRL", &c.der).into_bytes(),
-                "CRL (hashed name)",
-                crl_overwrite,
-            ))?);
+            written.push(files::write_one(
+                FileWrite::public(
+                    p,
+                    to_pem("X509 CRL", &c.der).into_bytes(),
+                    "CRL (hashed name)",
+                    crl_overwrite,
+                )
+                .owned_by(owner),
+            )?);
         }
     }
     let mut crls = Vec::new();
@@ -189,6 +223,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         a.out.as_ref().unwrap_or(&ca.crl()).display(),
         a.days
     ));
+    if let Some(c) = &cluster {
+        a.cluster.finish(c, Expect::Reloaded, &mut notes)?;
+    }
     ctx.report.finish(&Outcome {
         command: "crl".into(),
         files: written,

@@ -1,28 +1,33 @@
 //! `pgcert issue server|client`: a leaf from the CA, with the file set PostgreSQL or libpq
 //! reads.
 
-use std::path::PathBuf;
-
 use clap::Subcommand;
 
 use crate::cli::Ctx;
 use crate::cli::args::{
-    KeyTypeArgs, OutArgs, OwnerArgs, SanArgs, SubjectArgs, TemplateArgs, ValidityArgs,
+    ClusterArgs, KeyTypeArgs, OutArgs, OwnerArgs, SanArgs, SubjectArgs, TemplateArgs, ValidityArgs,
 };
 use crate::issuance::{self, LeafRequest, LeafRole, Outputs, SubjectKey};
 use crate::pki::issue::CertSpec;
 use crate::pki::serial::Serial;
+use crate::postgres::cluster::{Cluster, Expect};
 use crate::report::{CertSummary, Outcome};
 
 const SERVER_HELP: &str = "Writes server.crt (the leaf, then this CA's intermediates; never the root), server.key (0600) and \
 root.crt (the root, for ssl_ca_file and for clients' sslrootcert). The CN is always added as a SAN (libpq ignores the CN \
 once any dNSName SAN is present); give every host name and IP address clients will use with --san. \
-With --pgdata DIR the files go into that data directory, owned by the directory's owner, so a root-run script can hand \
-them to the postgres user.
+With --pgdata DIR the certificate and key go where that data directory's ssl_cert_file and ssl_key_file point (read \
+from its postgresql.conf and includes, or --config FILE; relative names are in the data directory), owned by the \
+directory's owner, so a root-run script can hand them to the postgres user. root.crt is written into the data directory \
+only while ssl_ca_file is unset: ssl_ca_file decides which clients are trusted, and a server certificate never changes \
+it (pgcert notes when it lacks this CA's root). Replacing a certificate that served names the new one lacks is warned \
+about. --reload then reloads the running server as the directory's owner and waits until it presents the new serial.
 
 EXAMPLES:
   pgcert issue server --cn db.example.com --san db --san 10.0.0.5
   pgcert issue server --cn localhost --san 127.0.0.1 --pgdata /var/lib/postgresql/15/main
+  pgcert issue server --cn db.example.com --pgdata /var/lib/postgresql/15/main \\
+      --config /etc/postgresql/15/main/postgresql.conf --force --reload
 
 EXIT CODES:
   0  success
@@ -76,9 +81,8 @@ pub struct LeafArgs {
 /// `issue server` flags.
 #[derive(Debug, clap::Args)]
 pub struct ServerArgs {
-    /// Write into this PostgreSQL data directory, owned by its owner (instead of --out).
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
-    pgdata: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(flatten)]
     leaf: LeafArgs,
 }
@@ -94,9 +98,13 @@ pub struct ClientArgs {
 
 /// Run.
 pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
-    let (role, leaf, pgdata, owner_args) = match cmd {
-        IssueCommand::Server(a) => (LeafRole::Server, a.leaf, a.pgdata, None),
+    let (role, leaf, cluster_args, owner_args) = match cmd {
+        IssueCommand::Server(a) => (LeafRole::Server, a.leaf, Some(a.cluster), None),
         IssueCommand::Client(a) => (LeafRole::Client, a.leaf, None, Some(a.owner)),
+    };
+    let cluster = match &cluster_args {
+        Some(c) => c.open()?,
+        None => None,
     };
     let profile_name = match role {
         LeafRole::Server => "server",
@@ -105,21 +113,23 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
     let ca = ctx.open_ca(&ctx.ca)?;
     let profile = leaf.template.load(profile_name)?;
     let subject = leaf.subject.resolve(None)?;
-    let (dir, mut owner) = crate::cli::args::pgdata_or_out(pgdata.as_deref(), &leaf.out.out)?;
-    if let Some(o) = &owner_args {
-        owner = owner.or(o.ids());
-        o.warn_if_foreign(&dir, &ctx.report);
-    }
-    let outputs = Outputs {
-        dir,
-        base: leaf
-            .out
-            .name
-            .clone()
-            .unwrap_or_else(|| role.default_base().into()),
-        owner,
-        force: ctx.force,
+    let outputs = match &cluster {
+        Some(c) => Outputs::for_cluster(c, ctx.force),
+        None => {
+            let dir = leaf.out.out.clone();
+            let owner = owner_args.as_ref().and_then(OwnerArgs::ids);
+            if let Some(o) = &owner_args {
+                o.warn_if_foreign(&dir, &ctx.report);
+            }
+            let base = leaf
+                .out
+                .name
+                .clone()
+                .unwrap_or_else(|| role.default_base().into());
+            Outputs::in_dir(dir, base, owner, ctx.force)
+        }
     };
+    let replaced = crate::ca::read_certs(&outputs.crt_path()).ok();
     let spec = CertSpec {
         subject,
         sans: leaf.sans.sans.clone(),
@@ -139,16 +149,58 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
         allow_outlive: ctx.allow_outlive,
     };
     let result = issuance::issue_leaf(&ca, req, ctx.waiting())?;
+    let mut notes = Vec::new();
+    if let Some(old) = replaced.as_ref().and_then(|c| c.first()) {
+        let dropped = crate::pki::inspect::names_dropped(old, &result.issued.cert);
+        if !dropped.is_empty() {
+            ctx.report.warn(&format!(
+                "the certificate replaced at {} also served {}; clients connecting by those names now fail verify-full (add them with --san)",
+                outputs.crt_path().display(),
+                dropped.join(", ")
+            ));
+        }
+    }
+    if let (Some(c), Some(args)) = (&cluster, &cluster_args) {
+        server_trust_note(c, &ca, &mut notes);
+        args.finish(
+            c,
+            Expect::Serial(result.issued.cert.serial.to_string()),
+            &mut notes,
+        )?;
+    }
     ctx.report.finish(&Outcome {
         command: format!("issue {profile_name}"),
         certificates: vec![CertSummary::new(
             profile_name,
-            Some(outputs.dir.join(format!("{}.crt", outputs.base))),
+            Some(outputs.crt_path()),
             &result.issued.cert,
         )],
         files: result.written,
+        notes,
         ca: Some(ctx.ca.clone()),
         ..Default::default()
     });
     Ok(())
+}
+
+/// When ssl_ca_file is set and does not hold the root of `ca`, say so: the server certificate
+/// is fine, but client certificates from this CA are refused until it does.
+pub(crate) fn server_trust_note(cluster: &Cluster, ca: &crate::ca::CaDir, notes: &mut Vec<String>) {
+    let Some(path) = &cluster.settings.ca else {
+        return;
+    };
+    let roots = ca.load_signer().and_then(|s| ca.root_certs(&s));
+    let held = crate::ca::read_certs(path).unwrap_or_default();
+    if let Ok(roots) = roots {
+        for r in roots {
+            if !held.iter().any(|h| h.der == r.der) {
+                notes.push(format!(
+                    "ssl_ca_file ({}) does not hold {}, so client certificates from this CA are refused; add it with 'pgcert bundle --trust ... --pgdata {}'",
+                    path.display(),
+                    r.subject,
+                    cluster.pgdata.display()
+                ));
+            }
+        }
+    }
 }

@@ -6,12 +6,13 @@ use anyhow::anyhow;
 
 use crate::ca::read_certs;
 use crate::cli::Ctx;
-use crate::cli::args::{OutArgs, TemplateArgs, ValidityArgs};
+use crate::cli::args::{ClusterArgs, OutArgs, TemplateArgs, ValidityArgs};
 use crate::error::Hint;
 use crate::issuance::{self, LeafRequest, LeafRole, Outputs, SubjectKey};
 use crate::pki::issue::CertSpec;
 use crate::pki::key::{KeyType, PrivateKey};
 use crate::pki::serial::Serial;
+use crate::postgres::cluster::Expect;
 use crate::report::{CertSummary, Outcome};
 
 pub(crate) const HELP: &str = "Finds the certificate (by serial in the CA's newcerts/, or the file given with --cert, which must \
@@ -20,12 +21,14 @@ from its extendedKeyUsage) and a fresh validity (--days, default the profile's).
 which makes a new key (of the same type unless --key-type). --revoke-old marks the old certificate revoked \
 (superseded) in index.txt in the same database change.
 Writes BASE.crt (with the chain) and root.crt, plus BASE.key (and .pk8 for clients) with --rekey; BASE defaults to \
-server or postgresql. Renewing in place (--pgdata DIR, which also keeps the files owned by the data directory's owner, or --out \
-~/.postgresql) needs --force; PostgreSQL picks the new \
-files up on reload (pg_ctl reload / SELECT pg_reload_conf()).
+server or postgresql. Renewing in place (--pgdata DIR, or --out ~/.postgresql) needs --force. With --pgdata the files go \
+where that data directory's ssl_cert_file and ssl_key_file point (read from its postgresql.conf, or --config FILE), \
+owned by the directory's owner; --reload then reloads the running server as that owner and waits until it presents \
+the new serial (exit 1 if it does not within 15 s). Without --reload PostgreSQL picks the new files up on its next \
+reload (pg_ctl reload / SELECT pg_reload_conf()).
 
 EXAMPLES:
-  pgcert renew --cert $PGDATA/server.crt --pgdata $PGDATA --force
+  pgcert renew --cert $PGDATA/server.crt --pgdata $PGDATA --force --reload
   pgcert renew 3E1CC6AA55FD6E0D154AB620EB150383 --rekey --revoke-old --out new/
 
 EXIT CODES:
@@ -52,9 +55,8 @@ pub struct Args {
     /// Mark the old certificate revoked (superseded).
     #[arg(long)]
     revoke_old: bool,
-    /// Write into this PostgreSQL data directory, owned by its owner (server certificates).
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
-    pgdata: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     #[command(flatten)]
     validity: ValidityArgs,
     #[command(flatten)]
@@ -117,16 +119,25 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         pathlen: None,
         profile,
     };
-    let (dir, owner) = crate::cli::args::pgdata_or_out(a.pgdata.as_deref(), &a.out.out)?;
-    let outputs = Outputs {
-        dir,
-        base: a
-            .out
-            .name
-            .clone()
-            .unwrap_or_else(|| role.default_base().into()),
-        owner,
-        force: ctx.force,
+    let cluster = a.cluster.open()?;
+    let outputs = match &cluster {
+        Some(_) if role != LeafRole::Server => {
+            return Err(anyhow!(
+                "{} is a client certificate; --pgdata renews the server's",
+                old.subject
+            )
+            .context(Hint::new("write it with --out DIR instead")));
+        }
+        Some(c) => Outputs::for_cluster(c, ctx.force),
+        None => Outputs::in_dir(
+            a.out.out.clone(),
+            a.out
+                .name
+                .clone()
+                .unwrap_or_else(|| role.default_base().into()),
+            None,
+            ctx.force,
+        ),
     };
     outputs.precheck(role, a.rekey)?;
     let key = if a.rekey {
@@ -174,11 +185,18 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             old.serial
         ));
     }
+    if let Some(c) = &cluster {
+        a.cluster.finish(
+            c,
+            Expect::Serial(r.issued.cert.serial.to_string()),
+            &mut notes,
+        )?;
+    }
     ctx.report.finish(&Outcome {
         command: "renew".into(),
         certificates: vec![CertSummary::new(
             profile_name,
-            Some(outputs.dir.join(format!("{}.crt", outputs.base))),
+            Some(outputs.crt_path()),
             &r.issued.cert,
         )],
         files: r.written,

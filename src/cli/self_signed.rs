@@ -52,6 +52,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         base: a.out.name.clone().unwrap_or_else(|| "server".into()),
         owner: None,
         force: ctx.force,
+        server_files: None,
     };
     let key = a.key_type.generate(&ctx.report)?;
     let (issued, files) = issuance::self_signed(&spec, &key, &outputs)?;

@@ -133,6 +133,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         base,
         owner: None,
         force: ctx.force,
+        server_files: None,
     };
     let key = SubjectKey {
         spki: csr.spki.clone(),

@@ -68,11 +68,69 @@ pub struct Outputs {
     pub owner: Option<(u32, u32)>,
     /// `--force`.
     pub force: bool,
+    /// Where a data directory's configuration puts the server's files (`--pgdata`), instead
+    /// of `dir/base.*`.
+    pub server_files: Option<ServerFiles>,
+}
+
+/// The server's files as `ssl_cert_file`, `ssl_key_file` and `ssl_ca_file` name them.
+#[derive(Debug, Clone)]
+pub struct ServerFiles {
+    /// ssl_cert_file.
+    pub cert: PathBuf,
+    /// ssl_key_file.
+    pub key: PathBuf,
+    /// Where to put root.crt: None when ssl_ca_file is set, since that file decides which
+    /// clients are trusted and issuing a server certificate must not change it.
+    pub root: Option<PathBuf>,
 }
 
 impl Outputs {
+    /// Files named `dir/base.*`.
+    pub fn in_dir(dir: PathBuf, base: String, owner: Option<(u32, u32)>, force: bool) -> Outputs {
+        Outputs {
+            dir,
+            base,
+            owner,
+            force,
+            server_files: None,
+        }
+    }
+
     fn path(&self, ext: &str) -> PathBuf {
-        self.dir.join(format!("{}.{ext}", self.base))
+        match (&self.server_files, ext) {
+            (Some(f), "crt") => f.cert.clone(),
+            (Some(f), "key") => f.key.clone(),
+            _ => self.dir.join(format!("{}.{ext}", self.base)),
+        }
+    }
+
+    /// A server's files where a data directory's configuration puts them, owned by its owner.
+    pub fn for_cluster(cluster: &crate::postgres::cluster::Cluster, force: bool) -> Outputs {
+        let s = &cluster.settings;
+        Outputs {
+            dir: cluster.pgdata.clone(),
+            base: "server".into(),
+            owner: Some(cluster.owner),
+            force,
+            server_files: Some(ServerFiles {
+                cert: s.cert.clone(),
+                key: s.key.clone(),
+                root: s.ca.is_none().then(|| cluster.pgdata.join("root.crt")),
+            }),
+        }
+    }
+
+    /// The certificate file.
+    pub fn crt_path(&self) -> PathBuf {
+        self.path("crt")
+    }
+
+    fn root_path(&self) -> Option<PathBuf> {
+        match &self.server_files {
+            Some(f) => f.root.clone(),
+            None => Some(self.dir.join("root.crt")),
+        }
     }
 
     /// Every file a role writes, for the pre-check.
@@ -85,10 +143,12 @@ impl Outputs {
         if with_key && role == LeafRole::Client {
             v.push((self.path("pk8"), o));
         }
-        v.push((
-            self.dir.join("root.crt"),
-            Overwrite::forced_or(self.force, Overwrite::IfIdentical),
-        ));
+        if let Some(root) = self.root_path() {
+            v.push((
+                root,
+                Overwrite::forced_or(self.force, Overwrite::IfIdentical),
+            ));
+        }
         v
     }
 
@@ -135,15 +195,17 @@ impl Outputs {
         s.stage(
             FileWrite::public(self.path("crt"), cert.into_bytes(), kind, o).owned_by(self.owner),
         )?;
-        s.stage(
-            FileWrite::public(
-                self.dir.join("root.crt"),
-                root.into_bytes(),
-                "root certificate",
-                Overwrite::forced_or(self.force, Overwrite::IfIdentical),
-            )
-            .owned_by(self.owner),
-        )?;
+        if let Some(path) = self.root_path() {
+            s.stage(
+                FileWrite::public(
+                    path,
+                    root.into_bytes(),
+                    "root certificate",
+                    Overwrite::forced_or(self.force, Overwrite::IfIdentical),
+                )
+                .owned_by(self.owner),
+            )?;
+        }
         Ok(s)
     }
 }

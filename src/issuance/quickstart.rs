@@ -93,12 +93,14 @@ pub fn quickstart(
         base: "server".into(),
         owner: req.owner,
         force: req.force,
+        server_files: None,
     };
     let client_out = Outputs {
         dir: client_dir.clone(),
         base: "postgresql".into(),
         owner: None,
         force: req.force,
+        server_files: None,
     };
     let crl_path = req.server_dir.join("crl.pem");
     // refuse before making anything

@@ -181,6 +181,16 @@ impl CertInfo {
     }
 }
 
+/// The SANs `old` names that `new` does not: host names and addresses that clients used and
+/// that the replacing certificate would no longer answer to.
+pub fn names_dropped(old: &CertInfo, new: &CertInfo) -> Vec<String> {
+    old.sans
+        .iter()
+        .filter(|s| !new.sans.contains(s))
+        .map(ToString::to_string)
+        .collect()
+}
+
 /// A time for messages: RFC 3339, UTC, whole seconds (`2027-11-25T07:56:17Z`).
 pub fn when(t: time::OffsetDateTime) -> String {
     t.to_offset(time::UtcOffset::UTC)

@@ -18,7 +18,7 @@ mod tests {
     use crate::pki::object::read_objects;
     use crate::pki::profile::Profile;
     use crate::pki::serial::Serial;
-    use crate::postgres::check::parse_conf;
+    use crate::postgres::cluster::parse_conf;
     use crate::postgres::rules::check_host;
 
     /// xorshift64*: deterministic, dependency-free.

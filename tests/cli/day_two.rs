@@ -160,3 +160,168 @@ fn issue_client_owner_gives_the_files_to_the_user_who_connects() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!sb.exists("x"));
 }
+
+fn serial_of(sb: &Sandbox, file: &str) -> String {
+    sb.openssl_ok(&["x509", "-in", file, "-noout", "-serial"])
+        .trim()
+        .trim_start_matches("serial=")
+        .to_string()
+}
+
+/// `renew --pgdata --reload` and `issue server --pgdata --reload`: the files go where
+/// postgresql.conf points (a subdirectory here), and the running server presents the new
+/// serial when pgcert exits 0, with no other step. ssl_ca_file (two roots, mid-rotation) is
+/// never replaced by a server certificate, and dropping a SAN is warned about.
+#[test]
+fn renew_and_issue_with_reload_are_served_at_once() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&["init-ca", "--ca", "root2"]);
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    std::fs::create_dir_all(pg.data.join("tls")).unwrap();
+    sb.chown_postgres("pg/data/tls");
+    pg.conf("ssl = on\nssl_cert_file = 'tls/db.crt'\nssl_key_file = 'tls/db.key'\nssl_ca_file = 'tls/clients.crt'");
+    pg.hba("hostssl all all 127.0.0.1/32 trust");
+    sb.ok(&[
+        "bundle",
+        "--trust",
+        "root/cacert.pem",
+        "root2/cacert.pem",
+        "--pgdata",
+        &data,
+    ]);
+    let clients = sb.read("pg/data/tls/clients.crt");
+    assert_eq!(clients.matches("BEGIN CERTIFICATE").count(), 2);
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "inter",
+        "--cn",
+        "localhost",
+        "--san",
+        "127.0.0.1",
+        "--pgdata",
+        &data,
+    ]);
+    assert!(sb.exists("pg/data/tls/db.crt") && sb.exists("pg/data/tls/db.key"));
+    assert!(
+        !sb.exists("pg/data/root.crt"),
+        "ssl_ca_file is set: no root.crt"
+    );
+    assert_eq!(sb.mode("pg/data/tls/db.key"), 0o600);
+    pg.start();
+    let home = sb.path("home");
+    let conn = PgServer::verify_full("localhost", &sb.path("root/cacert.pem"));
+    let (ok, out) = pg.psql(&conn, &home);
+    assert!(ok, "{out}");
+    // renew in place with --reload: served when pgcert returns
+    let old = serial_of(&sb, "pg/data/tls/db.crt");
+    sb.ok(&[
+        "--force",
+        "renew",
+        "--ca",
+        "inter",
+        "--cert",
+        "pg/data/tls/db.crt",
+        "--pgdata",
+        &data,
+        "--reload",
+    ]);
+    let new = serial_of(&sb, "pg/data/tls/db.crt");
+    assert_ne!(old, new);
+    let shown = sb.openssl_ok(&[
+        "s_client",
+        "-starttls",
+        "postgres",
+        "-connect",
+        &format!("127.0.0.1:{}", pg.port),
+    ]);
+    let served = {
+        sb.write("served.pem", &shown);
+        serial_of(&sb, "served.pem")
+    };
+    assert_eq!(
+        served, new,
+        "the renewed certificate is served without another step"
+    );
+    assert_eq!(sb.read("pg/data/tls/clients.crt"), clients);
+    let (ok, out) = pg.psql(&conn, &home);
+    assert!(ok, "{out}");
+    // a new server certificate from the other CA, dropping a SAN: warned, ssl_ca_file kept
+    let out = sb.ok(&[
+        "--force",
+        "issue",
+        "server",
+        "--ca",
+        "root2",
+        "--cn",
+        "localhost",
+        "--pgdata",
+        &data,
+        "--reload",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains("also served IP:127.0.0.1"), "{err}");
+    assert_eq!(sb.read("pg/data/tls/clients.crt"), clients);
+    let conn2 = PgServer::verify_full("localhost", &sb.path("root2/cacert.pem"));
+    let (ok, out) = pg.psql(&conn2, &home);
+    assert!(ok, "served at once under the new root: {out}");
+}
+
+/// `crl --pgdata --reload`, run twice without --force, keeps a server with ssl_crl_file
+/// admitting a valid client certificate and refusing a revoked one.
+#[test]
+fn crl_refresh_with_reload_keeps_revocation_in_force() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "postgres", "--out", "alice",
+    ]);
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "postgres", "--out", "bob",
+    ]);
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    let data = pg.data.display().to_string();
+    pg.hba("hostssl all all 127.0.0.1/32 cert");
+    pg.conf("ssl_ca_file = 'root.crt'\nssl_crl_file = 'root+pg.crl'");
+    sb.ok(&["crl", "--ca", "inter", "--pgdata", &data]);
+    pg.start();
+    let conn = |who: &str| {
+        format!(
+            "host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={} sslcert={}/postgresql.crt sslkey={}/postgresql.key",
+            sb.path("root/cacert.pem").display(),
+            sb.path(who).display(),
+            sb.path(who).display()
+        )
+    };
+    let home = sb.path("home");
+    assert!(pg.psql(&conn("alice"), &home).0);
+    assert!(pg.psql(&conn("bob"), &home).0);
+    let bob = serial_of(&sb, "bob/postgresql.crt");
+    sb.ok(&["revoke", "--ca", "inter", &bob]);
+    for _ in 0..2 {
+        sb.ok(&["crl", "--ca", "inter", "--pgdata", &data, "--reload"]);
+        let (ok, out) = pg.psql(&conn("bob"), &home);
+        assert!(!ok && out.contains("revoked"), "{out}");
+        let (ok, out) = pg.psql(&conn("alice"), &home);
+        assert!(ok, "{out}");
+    }
+    // without ssl_crl_file / ssl_crl_dir there is nowhere to put it
+    let pg2 = PgServer::init(&sb, "pg2");
+    let e = sb.fails(&[
+        "crl",
+        "--ca",
+        "inter",
+        "--pgdata",
+        &pg2.data.display().to_string(),
+    ]);
+    assert!(e.contains("neither ssl_crl_file nor ssl_crl_dir"), "{e}");
+}
