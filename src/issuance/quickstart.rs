@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 
 use crate::ca::CaDir;
 use crate::files::{self, FileWrite, Overwrite, Written};
@@ -34,6 +34,8 @@ pub struct QuickstartRequest {
     pub owner: Option<(u32, u32)>,
     /// `--force`.
     pub force: bool,
+    /// Validity of the CRLs in the CRL file (`--crl-days`).
+    pub crl_days: u32,
 }
 
 /// What was made.
@@ -46,6 +48,10 @@ pub struct QuickstartResult {
     pub settings: Settings,
     /// The intermediate CA directory (it signs further certificates).
     pub inter_dir: PathBuf,
+    /// The CRL file for ssl_crl_file.
+    pub crl_path: PathBuf,
+    /// When the first CRL in it lapses: the server refuses every client certificate from then.
+    pub crl_next_update: Option<time::OffsetDateTime>,
 }
 
 fn spec(profile: &str, subject: Subject, sans: Vec<San>) -> Result<CertSpec> {
@@ -114,6 +120,7 @@ pub fn quickstart(
     )])?;
 
     let mut written: Vec<Written> = Vec::new();
+    let mut crl_next_update: Option<time::OffsetDateTime> = None;
     let open = |d: &Path| -> Result<CaDir> { Ok(CaDir::open(d)?.with_passin(passin.clone())) };
     let result = (|| -> Result<Vec<(&'static str, PathBuf, CertInfo)>> {
         let ca = |name: &str| Subject::from_cn(name).map_err(|e| anyhow!(e));
@@ -185,10 +192,35 @@ pub fn quickstart(
                 r.issued.cert,
             ));
         }
-        // PostgreSQL sets CRL_CHECK_ALL: one CRL per CA of the chain, in one file; the
-        // intermediate's crl.pem already holds its CRL followed by the root's
-        let crl = std::fs::read(inter_ca.crl())
-            .with_context(|| format!("cannot read {}", inter_ca.crl().display()))?;
+        // PostgreSQL sets CRL_CHECK_ALL: one CRL per CA of the chain, in one file, signed
+        // now for --crl-days (this also refreshes the intermediate's crl.pem)
+        let now = time::OffsetDateTime::now_utc();
+        // (the CRLs it refreshes inside the two new CA directories go with them on failure)
+        let (chain, _) = crate::ca::revocation::crl_chain(
+            &inter_ca,
+            &crate::ca::revocation::CrlRequest {
+                days: req.crl_days,
+                this_only: false,
+                parent_crls: &[],
+                parent_override: None,
+                now,
+            },
+            waiting,
+        )?;
+        for c in &chain {
+            let next = crate::pki::crl::crl_info(&c.der)
+                .ok()
+                .and_then(|i| i.next_update);
+            crl_next_update = match (crl_next_update, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        let crl: Vec<u8> = chain
+            .iter()
+            .map(|c| crate::pki::encoding::to_pem("X509 CRL", &c.der))
+            .collect::<String>()
+            .into_bytes();
         written.push(files::write_one(
             FileWrite::public(
                 crl_path.clone(),
@@ -233,6 +265,8 @@ pub fn quickstart(
         written,
         settings,
         inter_dir,
+        crl_path,
+        crl_next_update,
     })
 }
 

@@ -27,7 +27,7 @@ impl Settings {
             s.push('\n');
         }
         s.push_str(
-            "\n# pg_hba.conf (cert authentication: the client certificate's CN is the user)\n",
+            "\n# pg_hba.conf (cert authentication: the client certificate's CN is the user)\n# put these lines above the existing host lines: the first line that matches a connection wins\n",
         );
         for l in &self.pg_hba_conf {
             s.push_str(l);

@@ -136,3 +136,168 @@ fn quickstart_settings_work_when_pasted_into_a_fresh_cluster() {
         "{cmd}\n{text}"
     );
 }
+
+fn sections(printed: &str) -> (Vec<String>, Vec<String>, String) {
+    let section = |title: &str| -> Vec<String> {
+        printed
+            .split(&format!("# {title}"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {title} section in:\n{printed}"))
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    (
+        section("postgresql.conf"),
+        section("pg_hba.conf"),
+        section("connect").remove(0),
+    )
+}
+
+fn run_psql_line(sb: &Sandbox, psql: &str) -> (bool, String) {
+    let cmd = format!(
+        "{psql} -X -tAc 'select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()'"
+    );
+    let run = std::process::Command::new("sh")
+        .args(["-c", &cmd])
+        .env("HOME", sb.path("home"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (run.status.success(), text)
+}
+
+/// Run as root without --pgdata and without --user, in a directory the postgres account
+/// cannot enter, the printed lines still work when followed as printed: the install line
+/// (run with PGDATA set), the postgresql.conf lines appended, the pg_hba.conf lines put above
+/// Debian's default lines as the header says, and the psql line.
+#[test]
+fn quickstart_as_root_prints_lines_that_work_as_printed() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("private")).unwrap();
+    std::fs::set_permissions(
+        sb.path("private"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut pg = PgServer::init(&sb, "pg");
+    let port = pg.port.to_string();
+    let out = sb
+        .pgcert_cmd(&["quickstart", "--out", "private/qs", "--port", &port])
+        .env("USER", "root")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let notes = String::from_utf8_lossy(&out.stderr);
+    assert!(notes.contains("database user postgres"), "{notes}");
+    let (conf, hba, psql) = sections(&printed);
+    assert!(printed.contains("put these lines above"), "{printed}");
+    // the copy step, exactly as printed
+    let install = conf
+        .iter()
+        .find_map(|l| l.strip_prefix("#   "))
+        .unwrap_or_else(|| panic!("no install line in:\n{printed}"));
+    let st = std::process::Command::new("sh")
+        .args(["-c", install])
+        .env("PGDATA", &pg.data)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{install}");
+    append(&pg.data.join("postgresql.conf"), &conf.join("\n"));
+    pg.hba(&format!(
+        "{}\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256",
+        hba.join("\n")
+    ));
+    pg.start();
+    let (ok, text) = run_psql_line(&sb, &psql);
+    assert!(ok && text.contains("postgres|t"), "{psql}\n{text}");
+}
+
+/// --crl-days: the printed settings give the CRLs' expiry and the refresh command; check
+/// warns a week ahead, and the refresh command run as printed clears the warning while the
+/// server keeps admitting the client.
+#[test]
+fn quickstart_crl_lifetime_is_printed_with_its_refresh_command() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut pg = PgServer::init(&sb, "pg");
+    let data = pg.data.display().to_string();
+    let port = pg.port.to_string();
+    let out = sb.ok(&[
+        "quickstart",
+        "--out",
+        "qs",
+        "--pgdata",
+        &data,
+        "--user",
+        "postgres",
+        "--port",
+        &port,
+        "--crl-days",
+        "3",
+    ]);
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let (conf, hba, psql) = sections(&printed);
+    let lapse = conf
+        .iter()
+        .find(|l| l.contains("lapse on"))
+        .unwrap_or_else(|| panic!("{printed}"));
+    let in3 = time::OffsetDateTime::now_utc() + time::Duration::days(3);
+    assert!(
+        lapse.contains(&format!(
+            "{}-{:02}-{:02}",
+            in3.year(),
+            in3.month() as u8,
+            in3.day()
+        )),
+        "{lapse}"
+    );
+    let refresh = lapse.split("Refresh them before: ").nth(1).unwrap();
+    assert!(
+        refresh.contains("--pgdata") && refresh.contains("--reload"),
+        "{refresh}"
+    );
+    append(&pg.data.join("postgresql.conf"), &conf.join("\n"));
+    pg.hba(&hba.join("\n"));
+    pg.start();
+    let out = sb.pgcert(&["--json", "check", "--pgdata", &data]);
+    let j = json(&out);
+    assert!(
+        j.to_string().contains("expires on") && j.to_string().contains("warning"),
+        "{j}"
+    );
+    // the refresh command exactly as printed (pgcert on PATH)
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_pgcert"))
+        .parent()
+        .unwrap();
+    let st = std::process::Command::new("sh")
+        .args(["-c", refresh])
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .current_dir(sb.path(""))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{refresh}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let j = json(&sb.pgcert(&["--json", "check", "--pgdata", &data]));
+    assert!(!j.to_string().contains("expires on"), "{j}");
+    let (ok, text) = run_psql_line(&sb, &psql);
+    assert!(ok && text.contains("postgres|t"), "{psql}\n{text}");
+}
