@@ -26,6 +26,19 @@ impl fmt::Display for Hint {
 
 const HINT_PREFIX: &str = "hint: ";
 
+/// An exit status the command decided itself, its verdict already printed (the monitoring-plugin
+/// codes of `--format nagios`: 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+#[derive(Debug, Clone, Copy)]
+pub struct Exit(pub i32);
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 /// Strip control characters (terminal escapes from hostile certificate text) from a message.
 pub fn sanitize(s: &str) -> String {
     s.chars()

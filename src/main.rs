@@ -7,6 +7,9 @@ use clap::Parser;
 fn main() {
     let cli = pgcert::cli::Cli::parse();
     if let Err(e) = pgcert::cli::run(cli) {
+        if let Some(pgcert::error::Exit(code)) = e.downcast_ref::<pgcert::error::Exit>() {
+            std::process::exit(*code);
+        }
         eprint!("{}", pgcert::error::render(&e));
         std::process::exit(1);
     }

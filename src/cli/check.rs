@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 
 use crate::cli::Ctx;
+use crate::cli::watch::{self, Format, WatchArgs};
 use crate::error::{Hint, sanitize};
 use crate::postgres::check::{self, ClientFiles, Level};
 use crate::report::Mode;
@@ -20,20 +21,31 @@ intermediate fails), a root in server.crt (a note), expiry (a warning within 30 
 rule for the connecting user (--as USER, default the invoking user) and whether that user can really read the key, key \
 vs certificate, chain to root.crt, expiry.
 --cert F --key F: a certificate file and its key.
+Without any of those: the CA directory of --ca (or PGCERT_CA): its certificate and the CAs above it, the CRLs of \
+crl.pem, and each valid certificate of index.txt that is the newest for its subject.
+Expiry watching: a certificate ending within --warn-days (default 30) or a CRL within its --warn-days (default 7) is \
+a warning, within --crit-days (default 7; CRLs 2) critical; expired ones are errors. --format nagios prints one \
+monitoring-plugin status line (with days left as performance data) and exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN \
+(the check could not run); --format prometheus prints the text exposition format for node_exporter's textfile \
+collector: pgcert_certificate_not_after_seconds and pgcert_crl_next_update_seconds gauges (Unix seconds, labelled \
+by target, file and subject or issuer) and pgcert_check_status.
 
 EXAMPLES:
   pgcert check --pgdata /var/lib/postgresql/15/main --config /etc/postgresql/15/main/postgresql.conf
   pgcert check --client
   pgcert check --cert server.crt --key server.key
+  pgcert check --pgdata $PGDATA --format nagios --warn-days 21 --crit-days 5
+  pgcert check --ca ca/pg --format prometheus > /var/lib/node_exporter/textfile/pgcert.prom
 
 EXIT CODES:
   0  nothing will be refused (warnings and notes may be printed)
-  1  at least one error: PostgreSQL or libpq would refuse
-  2  bad usage";
+  1  at least one error: PostgreSQL or libpq would refuse (nagios: WARNING)
+  2  bad usage (nagios: CRITICAL)
+  3  nagios only: UNKNOWN, the check could not run";
 
 /// Flags.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["pgdata", "client", "cert"])))]
+#[command(group(clap::ArgGroup::new("what").args(["pgdata", "client", "cert"])))]
 pub struct Args {
     /// A PostgreSQL data directory.
     #[arg(long, value_name = "DIR")]
@@ -54,12 +66,21 @@ pub struct Args {
     /// Its private key.
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
+    #[command(flatten)]
+    watch: WatchArgs,
 }
 
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
-    let now = time::OffsetDateTime::now_utc();
+    let format = a.watch.format;
+    watch::unknown_on_error(format, run_check(ctx, a))
+}
+
+fn run_check(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let now = a.watch.watch(time::OffsetDateTime::now_utc());
+    let target: String;
     let report = if let Some(d) = &a.pgdata {
+        target = d.display().to_string();
         let settings =
             crate::postgres::cluster::server_settings(d, a.config.as_deref()).map_err(|e| {
                 anyhow!(e).context(Hint::new(
@@ -89,17 +110,57 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             None => crate::users::effective_uid()
                 .ok_or_else(|| anyhow!("cannot tell the current user's uid"))?,
         };
-        check::check_client(&ClientFiles::from_dir(&dir), uid, now)
-    } else {
+        let r = check::check_client(&ClientFiles::from_dir(&dir), uid, now);
+        return finish(ctx, &a, r, &dir.display().to_string());
+    } else if let Some(cert) = &a.cert {
+        target = cert.display().to_string();
         check::check_files(
             a.cert.as_deref().expect("group"),
             a.key.as_deref().expect("requires"),
             now,
         )
+    } else {
+        // the CA database named by --ca (or PGCERT_CA)
+        let ca = ctx.open_ca(&ctx.ca).map_err(|e| {
+            e.context(Hint::new(
+                "give --pgdata DIR, --client [DIR], --cert F --key F, or --ca DIR of a CA to watch",
+            ))
+        })?;
+        target = ctx.ca.display().to_string();
+        check::check_ca_database(&ca, now)
     };
-    match ctx.report.mode() {
+    finish(ctx, &a, report, &target)
+}
+
+fn finish(ctx: &Ctx, a: &Args, report: check::Report, target: &str) -> anyhow::Result<()> {
+    match a.watch.format {
+        Format::Nagios => {
+            ctx.report.data(&watch::nagios_line(
+                &report,
+                &format!("pgcert check {target}"),
+            ));
+            return match watch::status(&report) {
+                0 => Ok(()),
+                n => Err(crate::error::Exit(n).into()),
+            };
+        }
+        Format::Prometheus => {
+            ctx.report.data(&watch::prometheus(&report, target));
+            return match report.errors() {
+                0 => Ok(()),
+                _ => Err(crate::error::Exit(1).into()),
+            };
+        }
+        Format::Json | Format::Text => {}
+    }
+    let mode = if a.watch.format == Format::Json {
+        Mode::Json
+    } else {
+        ctx.report.mode()
+    };
+    match mode {
         Mode::Json => {
-            let j = serde_json::json!({ "command": "check", "ok": report.errors() == 0, "findings": report.findings });
+            let j = serde_json::json!({ "command": "check", "ok": report.errors() == 0, "status": watch::status(&report), "findings": report.findings, "expiries": report.expiries });
             ctx.report
                 .data(&format!("{}\n", serde_json::to_string_pretty(&j)?));
         }

@@ -21,6 +21,7 @@ pub mod self_signed;
 pub mod show;
 pub mod sign;
 pub mod verify;
+pub mod watch;
 
 use std::path::PathBuf;
 

@@ -8,11 +8,13 @@ use anyhow::anyhow;
 use crate::ca::read_certs;
 use crate::cli::Ctx;
 use crate::cli::args::{load_key, parse_pass};
+use crate::cli::watch::{self, Format, WatchArgs};
 use crate::error::Hint;
 use crate::files::{self, FileWrite, Overwrite};
 use crate::passphrase::PassSource;
 use crate::pki::encoding::to_pem;
 use crate::pki::inspect::CertInfo;
+use crate::postgres::check::{Level, Report};
 use crate::postgres::probe::{ProbeOutcome, parse_target, probe};
 use crate::postgres::verify::{DEFAULT_SECURITY_LEVEL, Purpose, Request, verify};
 use crate::report::Mode;
@@ -23,16 +25,21 @@ judges it as libpq would for --sslmode: require (no certificate checks), verify-
 (also HOST against the certificate, with libpq's rules). The default is verify-full with --root, else require. \
 --cert/--key present a client certificate. A server with ssl = off is reported as such (exit 1).
 Timeouts: --timeout seconds (default 10) for connecting and for each read.
+Monitoring: --format nagios|prometheus judge the presented certificates' ends against --warn-days / --crit-days \
+(default 30 / 7) and count a refused sslmode check or client certificate as critical, as for 'pgcert check'. Generic \
+TLS monitors cannot do this: they do not speak PostgreSQL's SSLRequest.
 
 EXAMPLES:
   pgcert probe db.example.com --root root.crt
   pgcert probe 127.0.0.1:5433 --sslmode require --save presented.pem
   pgcert probe localhost --root root.crt --cert postgresql.crt --key postgresql.key --json
+  pgcert probe db.example.com --root root.crt --format nagios --warn-days 21
 
 EXIT CODES:
   0  TLS works and the sslmode's checks pass
-  1  SSL is off, the connection or handshake failed, or a check failed
-  2  bad usage";
+  1  SSL is off, the connection or handshake failed, or a check failed (nagios: WARNING)
+  2  bad usage (nagios: CRITICAL)
+  3  nagios only: UNKNOWN, the probe could not run";
 
 /// Flags.
 #[derive(Debug, clap::Args)]
@@ -68,10 +75,48 @@ pub struct Args {
     /// Seconds to wait for the connection and each answer.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    #[command(flatten)]
+    watch: WatchArgs,
 }
 
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
+    let format = a.watch.format;
+    watch::unknown_on_error(format, run_probe(ctx, a))
+}
+
+/// A monitor's view of the probe: the presented certificates' ends, and the refusals.
+fn monitor(
+    ctx: &Ctx,
+    a: &Args,
+    target: &str,
+    certs: &[CertInfo],
+    refusals: &[String],
+) -> anyhow::Result<()> {
+    let mut r = Report::new(a.watch.watch(time::OffsetDateTime::now_utc()));
+    for c in certs {
+        r.judge_certificate(target, None, c);
+    }
+    for m in refusals {
+        r.add(Level::Error, None, m.clone(), None);
+    }
+    if a.watch.format == Format::Nagios {
+        ctx.report
+            .data(&watch::nagios_line(&r, &format!("pgcert probe {target}")));
+        match watch::status(&r) {
+            0 => Ok(()),
+            n => Err(crate::error::Exit(n).into()),
+        }
+    } else {
+        ctx.report.data(&watch::prometheus(&r, target));
+        match r.errors() {
+            0 => Ok(()),
+            _ => Err(crate::error::Exit(1).into()),
+        }
+    }
+}
+
+fn run_probe(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let (host, port) = parse_target(&a.target).map_err(|e| anyhow!("{}: {e}", a.target))?;
     let sslmode = a.sslmode.clone().unwrap_or_else(|| {
         if a.root.is_empty() {
@@ -129,7 +174,18 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         Duration::from_secs(a.timeout.max(1)),
     )
     .map_err(|e| anyhow!("cannot probe {host}:{port}: {e}"))?;
+    let target = format!("{host}:{port}");
+    let machine = matches!(a.watch.format, Format::Nagios | Format::Prometheus);
     let info = match outcome {
+        ProbeOutcome::SslOff if machine => {
+            return monitor(
+                ctx,
+                &a,
+                &target,
+                &[],
+                &[format!("{target} answered that SSL is off")],
+            );
+        }
         ProbeOutcome::SslOff => {
             if ctx.report.mode() == Mode::Json {
                 ctx.report.data(&format!("{}\n", serde_json::json!({ "command": "probe", "host": host, "port": port, "ssl": false, "ok": false })));
@@ -165,6 +221,16 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             security_level: DEFAULT_SECURITY_LEVEL,
         })
     });
+    if machine {
+        let mut refusals = Vec::new();
+        if let Some(f) = verdict.as_ref().and_then(|v| v.first_failure()) {
+            refusals.push(format!("sslmode={sslmode} would fail: {}", f.detail));
+        }
+        if let Some(Err(m)) = &info.startup {
+            refusals.push(format!("the client certificate is refused: {m}"));
+        }
+        return monitor(ctx, &a, &target, &certs, &refusals);
+    }
     let mut written = Vec::new();
     if let Some(s) = &a.save {
         let pem: String = info
@@ -179,7 +245,12 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             Overwrite::forced_or(ctx.force, Overwrite::Never),
         ))?);
     }
-    match ctx.report.mode() {
+    let mode = if a.watch.format == Format::Json {
+        Mode::Json
+    } else {
+        ctx.report.mode()
+    };
+    match mode {
         Mode::Json => {
             let j = serde_json::json!({
                 "command": "probe", "host": host, "port": port, "address": info.addr.to_string(), "ssl": true,

@@ -49,17 +49,187 @@ pub struct Finding {
     /// What to do.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Within the critical expiry threshold (or already refused): a monitor pages someone.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub critical: bool,
+}
+
+/// When "soon" is: expiry thresholds for certificates and CRLs (`--warn-days`, `--crit-days`).
+#[derive(Debug, Clone, Copy)]
+pub struct Watch {
+    /// The moment judged.
+    pub now: OffsetDateTime,
+    /// A certificate ending within this is a warning.
+    pub cert_warn: Duration,
+    /// ... and within this, critical.
+    pub cert_crit: Duration,
+    /// A CRL whose nextUpdate is within this is a warning.
+    pub crl_warn: Duration,
+    /// ... and within this, critical.
+    pub crl_crit: Duration,
+}
+
+impl Watch {
+    /// Defaults: certificates 30 / 7 days; CRLs, which pgcert signs for 30 days and which a
+    /// scheduled `pgcert crl` refreshes, 7 / 2 days.
+    pub fn at(now: OffsetDateTime) -> Watch {
+        Watch {
+            now,
+            cert_warn: Duration::days(30),
+            cert_crit: Duration::days(7),
+            crl_warn: Duration::days(7),
+            crl_crit: Duration::days(2),
+        }
+    }
+}
+
+/// Something that ends: a certificate's notAfter or a CRL's nextUpdate, for monitors.
+#[derive(Debug, Clone, Serialize)]
+pub struct Expiry {
+    /// "certificate" or "crl".
+    pub kind: &'static str,
+    /// The file it is in (or the server it was presented by).
+    pub source: String,
+    /// Subject of the certificate, issuer of the CRL.
+    pub name: String,
+    /// Serial (certificates) or CRL number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// notAfter / nextUpdate.
+    #[serde(serialize_with = "rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+fn rfc3339<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::pki::inspect::when(*t))
 }
 
 /// A set of findings.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Report {
     /// Findings in the order checked.
     pub findings: Vec<Finding>,
+    /// Every certificate and CRL end seen, for monitors.
+    pub expiries: Vec<Expiry>,
+    /// The thresholds judged by.
+    #[serde(skip)]
+    pub watch: Watch,
 }
 
 impl Report {
-    fn add(
+    /// An empty report judged at `watch`.
+    pub fn new(watch: Watch) -> Report {
+        Report {
+            findings: Vec::new(),
+            expiries: Vec::new(),
+            watch,
+        }
+    }
+
+    fn add_critical(
+        &mut self,
+        level: Level,
+        file: Option<&Path>,
+        message: impl Into<String>,
+        fix: Option<String>,
+    ) {
+        self.add(level, file, message, fix);
+        if let Some(f) = self.findings.last_mut() {
+            f.critical = true;
+        }
+    }
+
+    /// Record a certificate's end and judge it (expired: error; within the thresholds:
+    /// warning, critical within the critical one).
+    pub fn judge_certificate(&mut self, source: &str, file: Option<&Path>, c: &CertInfo) {
+        let w = self.watch;
+        self.expiries.push(Expiry {
+            kind: "certificate",
+            source: source.to_string(),
+            name: c.subject.clone(),
+            serial: Some(c.serial.to_string()),
+            at: c.not_after,
+        });
+        if w.now < c.not_before {
+            self.add_critical(
+                Level::Error,
+                file,
+                format!(
+                    "{} is not valid until {}",
+                    c.subject,
+                    crate::pki::inspect::when(c.not_before)
+                ),
+                Some("check the clock, or issue it with an earlier --not-before".into()),
+            );
+        } else if w.now > c.not_after {
+            self.add_critical(
+                Level::Error,
+                file,
+                format!(
+                    "{} expired on {}",
+                    c.subject,
+                    crate::pki::inspect::when(c.not_after)
+                ),
+                Some("renew it: pgcert renew --cert FILE".into()),
+            );
+        } else if c.not_after - w.now < w.cert_warn {
+            let msg = format!(
+                "{} expires in {} days ({})",
+                c.subject,
+                (c.not_after - w.now).whole_days(),
+                crate::pki::inspect::when(c.not_after)
+            );
+            let fix = Some("renew it soon: pgcert renew --cert FILE".into());
+            if c.not_after - w.now < w.cert_crit {
+                self.add_critical(Level::Warning, file, msg, fix);
+            } else {
+                self.add(Level::Warning, file, msg, fix);
+            }
+        }
+    }
+
+    /// Record a CRL's nextUpdate and judge it (lapsed: error, since every certificate it
+    /// covers is refused; within the thresholds: warning, critical within the critical one).
+    pub fn judge_crl(&mut self, source: &str, file: Option<&Path>, i: &crate::pki::crl::CrlInfo) {
+        let w = self.watch;
+        let Some(n) = i.next_update else {
+            return;
+        };
+        self.expiries.push(Expiry {
+            kind: "crl",
+            source: source.to_string(),
+            name: i.issuer.clone(),
+            serial: i.number.clone(),
+            at: n,
+        });
+        if n <= w.now {
+            self.add_critical(
+                Level::Error,
+                file,
+                format!(
+                    "the CRL of {} expired on {}: every certificate it covers is refused",
+                    i.issuer,
+                    crate::pki::inspect::when(n)
+                ),
+                Some("publish a new one: pgcert crl".into()),
+            );
+        } else if n - w.now < w.crl_warn {
+            let msg = format!(
+                "the CRL of {} expires on {}",
+                i.issuer,
+                crate::pki::inspect::when(n)
+            );
+            let fix = Some("run pgcert crl before then".into());
+            if n - w.now < w.crl_crit {
+                self.add_critical(Level::Warning, file, msg, fix);
+            } else {
+                self.add(Level::Warning, file, msg, fix);
+            }
+        }
+    }
+
+    /// Add a finding (errors are critical).
+    pub fn add(
         &mut self,
         level: Level,
         file: Option<&Path>,
@@ -71,6 +241,7 @@ impl Report {
             file: file.map(Path::to_path_buf),
             message: message.into(),
             fix,
+            critical: level == Level::Error,
         });
     }
     /// How many errors.
@@ -146,43 +317,9 @@ fn read_certs(r: &mut Report, path: &Path, what: &str) -> Option<Vec<CertInfo>> 
     Some(out)
 }
 
-fn check_times(r: &mut Report, path: &Path, certs: &[CertInfo], now: OffsetDateTime) {
+fn check_times(r: &mut Report, path: &Path, certs: &[CertInfo]) {
     for c in certs {
-        if now < c.not_before {
-            r.add(
-                Level::Error,
-                Some(path),
-                format!(
-                    "{} is not valid until {}",
-                    c.subject,
-                    crate::pki::inspect::when(c.not_before)
-                ),
-                Some("check the clock, or issue it with an earlier --not-before".into()),
-            );
-        } else if now > c.not_after {
-            r.add(
-                Level::Error,
-                Some(path),
-                format!(
-                    "{} expired on {}",
-                    c.subject,
-                    crate::pki::inspect::when(c.not_after)
-                ),
-                Some("renew it: pgcert renew --cert FILE".into()),
-            );
-        } else if c.not_after - now < Duration::days(30) {
-            r.add(
-                Level::Warning,
-                Some(path),
-                format!(
-                    "{} expires in {} days ({})",
-                    c.subject,
-                    (c.not_after - now).whole_days(),
-                    crate::pki::inspect::when(c.not_after)
-                ),
-                Some("renew it soon: pgcert renew --cert FILE".into()),
-            );
-        }
+        r.judge_certificate(&path.display().to_string(), Some(path), c);
     }
 }
 
@@ -193,7 +330,6 @@ fn check_pair(
     key_path: &Path,
     owner: Option<(KeyOwner, u32)>,
     can_decrypt: bool,
-    now: OffsetDateTime,
 ) -> Option<Vec<CertInfo>> {
     // the key file itself
     match std::fs::metadata(key_path) {
@@ -336,11 +472,11 @@ fn check_pair(
             );
         }
     }
-    check_times(r, cert_path, &certs, now);
+    check_times(r, cert_path, &certs);
     Some(certs)
 }
 
-fn read_crls(r: &mut Report, path: &Path, now: OffsetDateTime) -> Vec<crate::pki::crl::CrlInfo> {
+fn read_crls(r: &mut Report, path: &Path) -> Vec<crate::pki::crl::CrlInfo> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
@@ -357,22 +493,7 @@ fn read_crls(r: &mut Report, path: &Path, now: OffsetDateTime) -> Vec<crate::pki
     for b in encoding::blocks(&bytes).unwrap_or_default() {
         match crl_info(&b.der) {
             Ok(i) => {
-                if let Some(n) = i.next_update {
-                    if n <= now {
-                        r.add(Level::Error, Some(path), format!("the CRL of {} expired on {}: every certificate it covers is refused", i.issuer, crate::pki::inspect::when(n)), Some("publish a new one: pgcert crl".into()));
-                    } else if n - now < Duration::days(7) {
-                        r.add(
-                            Level::Warning,
-                            Some(path),
-                            format!(
-                                "the CRL of {} expires on {}",
-                                i.issuer,
-                                crate::pki::inspect::when(n)
-                            ),
-                            Some("run pgcert crl before then".into()),
-                        );
-                    }
-                }
+                r.judge_crl(&path.display().to_string(), Some(path), &i);
                 out.push(i);
             }
             Err(e) => r.add(Level::Error, Some(path), format!("not a CRL: {e}"), None),
@@ -382,8 +503,9 @@ fn read_crls(r: &mut Report, path: &Path, now: OffsetDateTime) -> Vec<crate::pki
 }
 
 /// Check a server's TLS files. `db_uid` is the database user's uid (the data directory's owner).
-pub fn check_server(s: &ServerSettings, db_uid: u32, now: OffsetDateTime) -> Report {
-    let mut r = Report::default();
+pub fn check_server(s: &ServerSettings, db_uid: u32, watch: Watch) -> Report {
+    let now = watch.now;
+    let mut r = Report::new(watch);
     if !s.ssl {
         r.add(
             Level::Warning,
@@ -398,13 +520,12 @@ pub fn check_server(s: &ServerSettings, db_uid: u32, now: OffsetDateTime) -> Rep
         &s.key,
         Some((KeyOwner::Server, db_uid)),
         s.passphrase_command,
-        now,
     );
     let roots =
         s.ca.as_ref()
             .and_then(|ca| read_certs(&mut r, ca, "ssl_ca_file"));
     if let Some(roots) = &roots {
-        check_times(&mut r, s.ca.as_deref().expect("set"), roots, now);
+        check_times(&mut r, s.ca.as_deref().expect("set"), roots);
     }
     if let Some(chain) = &chain {
         let last = chain.last().expect("non-empty");
@@ -448,7 +569,7 @@ pub fn check_server(s: &ServerSettings, db_uid: u32, now: OffsetDateTime) -> Rep
     }
     let mut covered: Vec<String> = Vec::new();
     if let Some(crl) = &s.crl {
-        covered.extend(read_crls(&mut r, crl, now).into_iter().map(|i| i.issuer));
+        covered.extend(read_crls(&mut r, crl).into_iter().map(|i| i.issuer));
     }
     if let Some(dir) = &s.crl_dir {
         match std::fs::read_dir(dir) {
@@ -462,11 +583,7 @@ pub fn check_server(s: &ServerSettings, db_uid: u32, now: OffsetDateTime) -> Rep
                 for e in rd.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
                     if name.len() > 9 && name.as_bytes()[8] == b'.' && name[9..].starts_with('r') {
-                        covered.extend(
-                            read_crls(&mut r, &e.path(), now)
-                                .into_iter()
-                                .map(|i| i.issuer),
-                        );
+                        covered.extend(read_crls(&mut r, &e.path()).into_iter().map(|i| i.issuer));
                     }
                 }
             }
@@ -513,8 +630,9 @@ impl ClientFiles {
 }
 
 /// Check a client's files as libpq would use them; `uid` is the connecting user's.
-pub fn check_client(f: &ClientFiles, uid: u32, now: OffsetDateTime) -> Report {
-    let mut r = Report::default();
+pub fn check_client(f: &ClientFiles, uid: u32, watch: Watch) -> Report {
+    let now = watch.now;
+    let mut r = Report::new(watch);
     let mut chain = None;
     if f.cert.exists() {
         if !f.key.exists() {
@@ -531,7 +649,6 @@ pub fn check_client(f: &ClientFiles, uid: u32, now: OffsetDateTime) -> Report {
                 &f.key,
                 Some((KeyOwner::Client, uid)),
                 false,
-                now,
             );
         }
     } else {
@@ -544,7 +661,7 @@ pub fn check_client(f: &ClientFiles, uid: u32, now: OffsetDateTime) -> Report {
     }
     if f.root.exists() {
         if let Some(roots) = read_certs(&mut r, &f.root, "root certificate file") {
-            check_times(&mut r, &f.root, &roots, now);
+            check_times(&mut r, &f.root, &roots);
             if let Some(chain) = &chain {
                 let label = f.root.display().to_string();
                 let v = verify(&Request {
@@ -574,14 +691,111 @@ pub fn check_client(f: &ClientFiles, uid: u32, now: OffsetDateTime) -> Report {
         );
     }
     if f.crl.exists() {
-        read_crls(&mut r, &f.crl, now);
+        read_crls(&mut r, &f.crl);
     }
     r
 }
 
 /// A certificate and key given directly (`check --cert F --key F`).
-pub fn check_files(cert: &Path, key: &Path, now: OffsetDateTime) -> Report {
-    let mut r = Report::default();
-    check_pair(&mut r, cert, key, None, false, now);
+pub fn check_files(cert: &Path, key: &Path, watch: Watch) -> Report {
+    let mut r = Report::new(watch);
+    check_pair(&mut r, cert, key, None, false);
+    r
+}
+
+/// Watch a CA directory: its certificate and the CAs above it, the CRLs in crl.pem, and the
+/// valid certificates of index.txt that are the newest for their subject (an older one a
+/// renewal superseded is not worth an alert).
+pub fn check_ca_database(ca: &crate::ca::CaDir, watch: Watch) -> Report {
+    let mut r = Report::new(watch);
+    let cacert = ca.cacert();
+    match crate::ca::read_certs(&cacert) {
+        Ok(certs) => check_times(&mut r, &cacert, &certs),
+        Err(e) => r.add(Level::Error, Some(&cacert), format!("{e:#}"), None),
+    }
+    let chain = ca.chain();
+    if chain.exists()
+        && let Ok(certs) = crate::ca::read_certs(&chain)
+    {
+        let above: Vec<CertInfo> = certs
+            .into_iter()
+            .filter(|c| {
+                crate::ca::read_certs(&cacert)
+                    .map_or(true, |own| own.iter().all(|o| o.der != c.der))
+            })
+            .collect();
+        check_times(&mut r, &chain, &above);
+    }
+    let crl = ca.crl();
+    if crl.exists() {
+        read_crls(&mut r, &crl);
+    } else {
+        r.add(
+            Level::Note,
+            Some(&crl),
+            "no CRL published yet",
+            Some("pgcert crl".into()),
+        );
+    }
+    let index = ca.index();
+    match crate::ca::index::read_index(&index) {
+        Err(e) => r.add(Level::Error, Some(&index), format!("{e:#}"), None),
+        Ok(entries) => {
+            let valid: Vec<(&crate::ca::index::IndexEntry, OffsetDateTime)> = entries
+                .iter()
+                .filter(|e| e.status == crate::ca::index::Status::Valid)
+                .filter_map(|e| {
+                    crate::ca::index::parse_asn1_time(&e.expiry)
+                        .ok()
+                        .map(|t| (e, t))
+                })
+                .collect();
+            for (e, end) in &valid {
+                let newest = valid
+                    .iter()
+                    .filter(|(o, _)| o.subject == e.subject)
+                    .all(|(_, t)| t <= end);
+                if !newest {
+                    continue;
+                }
+                let source = format!("{} serial {}", index.display(), e.serial);
+                r.expiries.push(Expiry {
+                    kind: "certificate",
+                    source: source.clone(),
+                    name: e.subject.clone(),
+                    serial: Some(e.serial.clone()),
+                    at: *end,
+                });
+                let left = *end - watch.now;
+                if left <= Duration::ZERO {
+                    r.add(
+                        Level::Note,
+                        Some(&index),
+                        format!(
+                            "{} (serial {}) expired on {}",
+                            e.subject,
+                            e.serial,
+                            crate::pki::inspect::when(*end)
+                        ),
+                        Some("renew it if it is still in use: pgcert renew SERIAL".into()),
+                    );
+                } else if left < watch.cert_warn {
+                    let msg = format!(
+                        "{} (serial {}) expires in {} days ({})",
+                        e.subject,
+                        e.serial,
+                        left.whole_days(),
+                        crate::pki::inspect::when(*end)
+                    );
+                    let fix = Some(format!("pgcert renew {}", e.serial));
+                    if left < watch.cert_crit {
+                        r.add_critical(Level::Warning, Some(&index), msg, fix);
+                    } else {
+                        r.add(Level::Warning, Some(&index), msg, fix);
+                    }
+                }
+            }
+        }
+    }
     r
 }

@@ -325,3 +325,142 @@ fn crl_refresh_with_reload_keeps_revocation_in_force() {
     ]);
     assert!(e.contains("neither ssl_crl_file nor ssl_crl_dir"), "{e}");
 }
+
+fn run_code(sb: &Sandbox, args: &[&str]) -> (i32, String) {
+    let out = sb.pgcert(args);
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// A CRL about to lapse is reported before the server starts refusing: nagios WARNING (then
+/// CRITICAL with a wider --crit-days), a prometheus gauge holding the CRL's nextUpdate as
+/// OpenSSL reads it, while the server still admits the client. probe does the same for the
+/// served certificate; a check that cannot run is UNKNOWN.
+#[test]
+fn expiry_watching_for_monitors() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "postgres", "--out", "alice",
+    ]);
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    let data = pg.data.display().to_string();
+    pg.hba("hostssl all all 127.0.0.1/32 cert");
+    pg.conf("ssl_ca_file = 'root.crt'\nssl_crl_file = 'root+pg.crl'");
+    sb.ok(&["crl", "--ca", "inter", "--days", "5", "--pgdata", &data]);
+    pg.start();
+    let (code, line) = run_code(&sb, &["check", "--pgdata", &data, "--format", "nagios"]);
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.starts_with("PGCERT WARNING - ") && line.contains("CRL") && line.contains(" | "),
+        "{line}"
+    );
+    let (code, line) = run_code(
+        &sb,
+        &[
+            "check",
+            "--pgdata",
+            &data,
+            "--format",
+            "nagios",
+            "--crit-days",
+            "6",
+        ],
+    );
+    assert_eq!(code, 2, "{line}");
+    assert!(line.starts_with("PGCERT CRITICAL - "), "{line}");
+    // the gauge is the nextUpdate OpenSSL reads from the file
+    let (code, prom) = run_code(&sb, &["check", "--pgdata", &data, "--format", "prometheus"]);
+    assert_eq!(code, 0, "{prom}");
+    let next = sb.openssl_ok(&[
+        "crl",
+        "-in",
+        "pg/data/root+pg.crl",
+        "-noout",
+        "-nextupdate",
+        "-dateopt",
+        "iso_8601",
+    ]);
+    let next = next
+        .trim()
+        .trim_start_matches("nextUpdate=")
+        .replace(' ', "T");
+    let unix = time::OffsetDateTime::parse(&next, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{next}: {e}"))
+        .unix_timestamp();
+    let gauge = prom
+        .lines()
+        .find(|l| l.starts_with("pgcert_crl_next_update_seconds{") && l.contains("Intermediate"))
+        .unwrap_or_else(|| panic!("{prom}"));
+    assert!(gauge.ends_with(&format!(" {unix}")), "{gauge} vs {unix}");
+    assert!(prom.contains("pgcert_check_status{"), "{prom}");
+    // not yet refused: the server admits the client
+    let conn = format!(
+        "host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={} sslcert={}/postgresql.crt sslkey={}/postgresql.key",
+        sb.path("root/cacert.pem").display(),
+        sb.path("alice").display(),
+        sb.path("alice").display()
+    );
+    let (ok, out) = pg.psql(&conn, &sb.path("home"));
+    assert!(ok, "{out}");
+    // refreshed: OK
+    sb.ok(&["crl", "--ca", "inter", "--pgdata", &data, "--reload"]);
+    let (code, line) = run_code(&sb, &["check", "--pgdata", &data, "--format", "nagios"]);
+    assert_eq!(code, 0, "{line}");
+    assert!(line.starts_with("PGCERT OK - "), "{line}");
+    // probe: the served certificate, through PostgreSQL's SSLRequest
+    let target = format!("127.0.0.1:{}", pg.port);
+    let root = sb.path("root/cacert.pem").display().to_string();
+    let (code, line) = run_code(
+        &sb,
+        &[
+            "probe",
+            &target,
+            "--root",
+            &root,
+            "--sslmode",
+            "verify-ca",
+            "--format",
+            "nagios",
+        ],
+    );
+    assert_eq!(code, 0, "{line}");
+    let (code, line) = run_code(
+        &sb,
+        &[
+            "probe",
+            &target,
+            "--root",
+            &root,
+            "--sslmode",
+            "verify-ca",
+            "--format",
+            "nagios",
+            "--warn-days",
+            "400",
+        ],
+    );
+    assert_eq!(
+        code, 1,
+        "the server certificate ends within 400 days: {line}"
+    );
+    let (_, prom) = run_code(&sb, &["probe", &target, "--format", "prometheus"]);
+    let served = serial_of(&sb, "pg/data/server.crt");
+    assert!(prom.contains(&format!("serial=\"{served}\"")), "{prom}");
+    // cannot run: UNKNOWN
+    let (code, line) = run_code(&sb, &["check", "--pgdata", "nowhere", "--format", "nagios"]);
+    assert_eq!(code, 3, "{line}");
+    assert!(line.starts_with("PGCERT UNKNOWN - "), "{line}");
+    // the CA database: a certificate of the index about to end
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "soon", "--days", "3", "--out", "soon",
+    ]);
+    let (code, line) = run_code(&sb, &["--ca", "inter", "check", "--format", "nagios"]);
+    assert_eq!(code, 2, "{line}");
+    assert!(line.contains("/CN=soon"), "{line}");
+}
