@@ -107,6 +107,12 @@ pub struct Outcome {
     /// Settings to paste (quickstart): postgresql.conf, pg_hba.conf, psql.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<Settings>,
+    /// What each population of clients will make of the server (`rotate`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<crate::issuance::rotation::Prediction>,
+    /// The rotation stage reached (`rotate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
     /// Extra human lines for stderr (not in JSON).
     #[serde(skip)]
     pub notes: Vec<String>,
@@ -225,6 +231,17 @@ impl Reporter {
                             .map(|n| format!(", number {n}"))
                             .unwrap_or_default(),
                         c.next_update.as_deref().unwrap_or("none")
+                    );
+                }
+                for p in &outcome.clients {
+                    eprintln!(
+                        "{}: {}",
+                        sanitize(&p.clients),
+                        if p.connect {
+                            "connect".to_string()
+                        } else {
+                            format!("refused ({})", sanitize(&p.detail))
+                        }
                     );
                 }
                 for n in &outcome.notes {

@@ -211,7 +211,7 @@ pub fn parse_pass(s: &str) -> Result<PassSource, String> {
 pub struct ClusterArgs {
     /// Write where this PostgreSQL data directory's configuration points (ssl_cert_file,
     /// ssl_key_file, ssl_ca_file, ssl_crl_file / ssl_crl_dir), owned by the directory's owner.
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    #[arg(long, value_name = "DIR")]
     pub pgdata: Option<PathBuf>,
     /// The server's postgresql.conf when it is not in the data directory (Debian:
     /// /etc/postgresql/15/main/postgresql.conf).

@@ -37,6 +37,7 @@ EXIT CODES:
 
 /// Flags.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("destination").args(["pgdata", "out"])))]
 pub struct Args {
     /// Certificate files (PEM or DER).
     #[arg(required = true, value_name = "FILE")]

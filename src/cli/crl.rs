@@ -44,6 +44,7 @@ EXIT CODES:
 
 /// Flags.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("destination").args(["pgdata", "out"])))]
 pub struct Args {
     /// Days until nextUpdate.
     #[arg(long, default_value_t = crate::ca::DEFAULT_CRL_DAYS)]
@@ -72,7 +73,7 @@ pub struct Args {
 
 /// The `<hash>.rN` name for a CRL in `dir`: the existing file of the same issuer, else the
 /// first free N.
-fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf> {
+pub(crate) fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf> {
     let hash = crate::pki::hash::cert_subject_hash(&crl.ca.der).map_err(|e| anyhow!(e))?;
     for n in 0.. {
         let p = dir.join(format!("{hash}.r{n}"));

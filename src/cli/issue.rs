@@ -80,6 +80,7 @@ pub struct LeafArgs {
 
 /// `issue server` flags.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("destination").args(["pgdata", "out"])))]
 pub struct ServerArgs {
     #[command(flatten)]
     cluster: ClusterArgs,

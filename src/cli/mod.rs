@@ -17,6 +17,7 @@ pub mod quickstart;
 pub mod renew;
 pub mod req;
 pub mod revoke;
+pub mod rotate;
 pub mod self_signed;
 pub mod show;
 pub mod sign;
@@ -105,6 +106,9 @@ pub enum Command {
     /// Mark a certificate revoked in the CA database.
     #[command(after_long_help = revoke::HELP)]
     Revoke(revoke::Args),
+    /// Rotate the root without locking clients out: begin, switch, finish.
+    #[command(subcommand)]
+    Rotate(rotate::RotateCommand),
     /// Sign CRLs for ssl_crl_file / ssl_crl_dir (this CA and every CA above it).
     #[command(after_long_help = crl::HELP)]
     Crl(crl::Args),
@@ -195,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Renew(a) => renew::run(&ctx, a),
         Command::Revoke(a) => revoke::run(&ctx, a),
         Command::Crl(a) => crl::run(&ctx, a),
+        Command::Rotate(c) => rotate::run(&ctx, c),
         Command::List(a) => list::run(&ctx, a),
         Command::Key(c) => key::run(&ctx, c),
         Command::Convert(a) => convert::run(&ctx, a),

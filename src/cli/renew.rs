@@ -38,6 +38,7 @@ EXIT CODES:
 
 /// Flags.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("destination").args(["pgdata", "out"])))]
 pub struct Args {
     /// Serial of the certificate to renew (hex, as in index.txt).
     #[arg(value_name = "SERIAL", required_unless_present = "cert", conflicts_with = "cert",

@@ -53,6 +53,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         owner: None,
         force: ctx.force,
         server_files: None,
+        extra_chain: Vec::new(),
     };
     let key = a.key_type.generate(&ctx.report)?;
     let (issued, files) = issuance::self_signed(&spec, &key, &outputs)?;

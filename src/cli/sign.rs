@@ -134,6 +134,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         owner: None,
         force: ctx.force,
         server_files: None,
+        extra_chain: Vec::new(),
     };
     let key = SubjectKey {
         spki: csr.spki.clone(),

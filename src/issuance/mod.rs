@@ -71,6 +71,9 @@ pub struct Outputs {
     /// Where a data directory's configuration puts the server's files (`--pgdata`), instead
     /// of `dir/base.*`.
     pub server_files: Option<ServerFiles>,
+    /// Certificates appended to the chain file after this CA's intermediates (a cross-signed
+    /// root during a rotation).
+    pub extra_chain: Vec<CertInfo>,
 }
 
 /// The server's files as `ssl_cert_file`, `ssl_key_file` and `ssl_ca_file` name them.
@@ -94,6 +97,7 @@ impl Outputs {
             owner,
             force,
             server_files: None,
+            extra_chain: Vec::new(),
         }
     }
 
@@ -118,6 +122,7 @@ impl Outputs {
                 key: s.key.clone(),
                 root: s.ca.is_none().then(|| cluster.pgdata.join("root.crt")),
             }),
+            extra_chain: Vec::new(),
         }
     }
 
@@ -170,7 +175,7 @@ impl Outputs {
     ) -> Result<Staging> {
         let o = Overwrite::forced_or(self.force, Overwrite::Never);
         let mut cert = leaf.pem();
-        for c in chain {
+        for c in chain.iter().chain(&self.extra_chain) {
             cert.push_str(&c.pem());
         }
         let root: String = roots.iter().map(CertInfo::pem).collect();
@@ -238,6 +243,7 @@ pub struct LeafResult {
 
 /// Issue a leaf from a CA directory and write its file set.
 pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> Result<LeafResult> {
+    rotation::refuse_if_retired(ca)?;
     let with_key = req.key.private.is_some();
     req.outputs.precheck(req.role, with_key)?;
     let signer = ca.load_signer()?;
@@ -482,3 +488,4 @@ pub fn sign_loose(
     Ok((issued, written))
 }
 pub mod quickstart;
+pub mod rotation;

@@ -100,6 +100,7 @@ pub fn quickstart(
         owner: req.owner,
         force: req.force,
         server_files: None,
+        extra_chain: Vec::new(),
     };
     let client_out = Outputs {
         dir: client_dir.clone(),
@@ -107,6 +108,7 @@ pub fn quickstart(
         owner: None,
         force: req.force,
         server_files: None,
+        extra_chain: Vec::new(),
     };
     let crl_path = req.server_dir.join("crl.pem");
     // refuse before making anything

@@ -1,9 +1,10 @@
+#![allow(clippy::print_stderr)]
 //! Day two: refreshing CRLs and trust bundles in place, renewals the server loads, rotation,
 //! expiry watching, files for other users.
 
 use std::os::unix::fs::MetadataExt;
 
-use crate::support::{PgServer, Sandbox, postgres_available, require};
+use crate::support::{PgServer, Sandbox, json, postgres_available, require};
 
 /// A CRL file and a trust bundle are refreshed in place without --force; a key, a certificate
 /// chain or a file of another kind in their place still needs it.
@@ -463,4 +464,138 @@ fn expiry_watching_for_monitors() {
     let (code, line) = run_code(&sb, &["--ca", "inter", "check", "--format", "nagios"]);
     assert_eq!(code, 2, "{line}");
     assert!(line.contains("/CN=soon"), "{line}");
+}
+
+/// A root rotation end to end against a real server with cert authentication and CRLs, with
+/// three client populations: trusting only the old root (old client certificate), both roots
+/// (the bundle begin writes, a client certificate of the new CA), only the new root (new
+/// certificate). At every stage each population's psql (verify-full) does exactly what the
+/// guide's table says and what pgcert predicts; each stage runs twice.
+#[test]
+fn root_rotation_never_locks_out_a_client_that_followed_the_guide() {
+    if !postgres_available() {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    let data = pg.data.display().to_string();
+    pg.hba("hostssl all all 127.0.0.1/32 cert");
+    pg.conf("ssl_ca_file = 'root.crt'\nssl_crl_file = 'root+pg.crl'");
+    sb.ok(&["crl", "--ca", "inter", "--pgdata", &data]);
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "postgres",
+        "--out",
+        "old-client",
+    ]);
+    pg.start();
+    let home = sb.path("home");
+    let connects = |root: &str, client: &str| {
+        let conn = format!(
+            "host=localhost user=postgres dbname=postgres sslmode=verify-full sslrootcert={} sslcert={}/postgresql.crt sslkey={}/postgresql.key",
+            sb.path(root).display(),
+            sb.path(client).display(),
+            sb.path(client).display()
+        );
+        pg.psql(&conn, &home).0
+    };
+    assert!(connects("root/cacert.pem", "old-client"));
+    // the guide's table: clients trusting only the old root, both roots, only the new root
+    let guide = [
+        ("begin", false, [true, true, false]),
+        ("switch", false, [false, true, true]),
+        ("switch", true, [true, true, true]),
+        ("finish", false, [false, true, true]),
+    ];
+    for (stage, cross, documented) in guide {
+        let mut args: Vec<&str> = vec!["--json", "--ca", "inter", "rotate", stage];
+        if stage == "begin" {
+            args.extend(["--new-root", "root2", "--new-ca", "inter2"]);
+        }
+        if cross {
+            args.push("--cross-sign");
+        }
+        args.extend(["--out", "trust", "--pgdata", &data, "--reload"]);
+        let mut predicted = Vec::new();
+        for _ in 0..2 {
+            let j = json(&sb.ok(&args));
+            assert_eq!(
+                j["stage"],
+                if stage == "begin" {
+                    "begun"
+                } else if stage == "switch" {
+                    "switched"
+                } else {
+                    "finished"
+                }
+            );
+            predicted = j["clients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["connect"].as_bool().unwrap())
+                .collect::<Vec<_>>();
+        }
+        if stage == "begin" {
+            // clients get the bundle and certificates of the new CA, as the guide says
+            std::fs::copy(sb.path("trust/root.crt"), sb.path("both-roots.crt")).unwrap();
+            for who in ["both-client", "new-client"] {
+                sb.ok(&[
+                    "issue", "client", "--ca", "inter2", "--cn", "postgres", "--out", who,
+                ]);
+            }
+        }
+        let observed = [
+            connects("root/cacert.pem", "old-client"),
+            connects("both-roots.crt", "both-client"),
+            connects("root2/cacert.pem", "new-client"),
+        ];
+        eprintln!(
+            "{stage}: documented {documented:?} predicted {predicted:?} observed {observed:?}"
+        );
+        assert_eq!(
+            observed.to_vec(),
+            documented.to_vec(),
+            "{stage}: observed vs the guide"
+        );
+        assert_eq!(
+            predicted,
+            documented.to_vec(),
+            "{stage}: pgcert's prediction"
+        );
+        // a client certificate renewal under the new intermediate works at every stage
+        sb.ok(&[
+            "--force",
+            "renew",
+            "--ca",
+            "inter2",
+            "--cert",
+            "both-client/postgresql.crt",
+            "--out",
+            "both-client",
+        ]);
+        assert!(
+            connects("both-roots.crt", "both-client"),
+            "{stage}: renewed client"
+        );
+    }
+    // the old CA is retired; an earlier stage cannot be re-run
+    let e = sb.fails(&[
+        "issue", "client", "--ca", "inter", "--cn", "late", "--out", "late",
+    ]);
+    assert!(e.contains("retired") && e.contains("inter2"), "{e}");
+    let e = sb.fails(&["--ca", "inter", "rotate", "switch", "--pgdata", &data]);
+    assert!(e.contains("finished"), "{e}");
+    assert_eq!(
+        sb.read("pg/data/root.crt")
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        1,
+        "ssl_ca_file holds only the new root"
+    );
 }
