@@ -261,6 +261,7 @@ impl ClusterArgs {
                 cluster.pgdata.display()
             ));
         }
+        notes.push("copies of these files elsewhere (a standby made with pg_basebackup, a pooler's TLS files, clients' root.crt) are not updated: refresh those too".into());
         Ok(())
     }
 }

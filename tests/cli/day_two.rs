@@ -145,6 +145,29 @@ fn issue_client_owner_gives_the_files_to_the_user_who_connects() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // key gen and convert give their output to the account too
+    sb.ok(&[
+        "key",
+        "gen",
+        "--out",
+        "alice/svc.key",
+        "--owner",
+        "postgres",
+    ]);
+    assert_eq!(uid_of(&home.join("svc.key")), postgres);
+    assert_eq!(sb.mode("alice/svc.key"), 0o600);
+    sb.ok(&[
+        "convert",
+        "alice/svc.key",
+        "--to",
+        "pk8",
+        "--out",
+        "alice/svc.pk8",
+        "--owner",
+        "postgres",
+    ]);
+    assert_eq!(uid_of(&home.join("svc.pk8")), postgres);
+    assert_eq!(sb.mode("alice/svc.pk8"), 0o600);
     // an unknown account is a usage error, nothing written
     let out = sb.pgcert(&[
         "issue",
