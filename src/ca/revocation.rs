@@ -359,6 +359,30 @@ enum Step {
 /// Resolve the whole chain first (directories, keys, given CRLs, their expiry), so that a
 /// missing or stale piece fails the command before any CRL number is used.
 fn plan(ca: &CaDir, req: &CrlRequest<'_>, parent_override: Option<&Path>) -> Result<Vec<Step>> {
+    plan_from(ca, req, parent_override, &mut Vec::new())
+}
+
+/// No real chain is deeper than this; more means the parent links loop.
+const MAX_CHAIN_DEPTH: usize = 8;
+
+fn plan_from(
+    ca: &CaDir,
+    req: &CrlRequest<'_>,
+    parent_override: Option<&Path>,
+    seen: &mut Vec<PathBuf>,
+) -> Result<Vec<Step>> {
+    let here = std::fs::canonicalize(ca.dir()).unwrap_or_else(|_| ca.dir().to_path_buf());
+    if seen.contains(&here) || seen.len() >= MAX_CHAIN_DEPTH {
+        return Err(anyhow!(
+            "the parent links ({PARENT_LINK}) from {} loop back to {} (or run deeper than {MAX_CHAIN_DEPTH} CAs)",
+            seen.first().unwrap_or(&here).display(),
+            here.display()
+        )
+        .context(Hint::new(format!(
+            "fix {PARENT_LINK} in those directories so each names the CA that signed it",
+        ))));
+    }
+    seen.push(here);
     let signer = ca.load_signer()?;
     let top_is_root = signer.cert().is_self_issued();
     let cert = signer.cert().clone();
@@ -373,7 +397,7 @@ fn plan(ca: &CaDir, req: &CrlRequest<'_>, parent_override: Option<&Path>) -> Res
     match parent {
         Some(p) => {
             let parent_ca = CaDir::open(&p)?.with_passin(ca.passin().cloned());
-            let above = plan(&parent_ca, req, None)?;
+            let above = plan_from(&parent_ca, req, None, seen)?;
             if let Some(Step::Sign(_, ps)) = above.first()
                 && !cert.is_signed_by(ps.cert())
             {

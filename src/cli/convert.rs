@@ -263,9 +263,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                         .context(Hint::new("give --out FILE, or redirect stdout")),
                 );
             }
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(&bytes).and_then(|_| out.flush());
+            ctx.report.data_bytes(&bytes);
         }
     }
     Ok(())

@@ -33,12 +33,17 @@ fn parse_duration(s: &str) -> Result<time::Duration, String> {
     let n: i64 = num
         .parse()
         .map_err(|_| format!("'{s}' is not a duration like 30d, 2w or 12h"))?;
-    match unit {
-        "d" => Ok(time::Duration::days(n)),
-        "w" => Ok(time::Duration::weeks(n)),
-        "h" => Ok(time::Duration::hours(n)),
-        _ => Err(format!("'{s}' is not a duration like 30d, 2w or 12h")),
-    }
+    let unit_seconds: i64 = match unit {
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "h" => 3_600,
+        _ => return Err(format!("'{s}' is not a duration like 30d, 2w or 12h")),
+    };
+    // beyond 10,000 years every certificate qualifies; larger values only risk overflow
+    n.checked_mul(unit_seconds)
+        .filter(|secs| *secs <= 10_000 * 366 * 86_400)
+        .map(time::Duration::seconds)
+        .ok_or_else(|| format!("'{s}' is longer than 10,000 years"))
 }
 
 /// Flags.
@@ -98,7 +103,10 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         rows.retain(|r| r.status == s);
     }
     if let Some(d) = a.expiring {
-        rows.retain(|r| r.status == "valid" && r.expiry <= now + d);
+        // a limit past the last representable time includes everything
+        rows.retain(|r| {
+            r.status == "valid" && now.checked_add(d).is_none_or(|limit| r.expiry <= limit)
+        });
     }
     // an expired CRL locks every client out of PostgreSQL: say so here too
     if let Ok(bytes) = std::fs::read(ca.crl())

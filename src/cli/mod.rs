@@ -189,7 +189,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(crate::passphrase::PassSource::Literal(_)) = &ctx.ca_passin {
         ctx.report.warn("pass:TEXT puts the passphrase on the command line, where other users can see it; prefer env:VAR or file:PATH");
     }
-    match cli.command {
+    if cli.json
+        && let Some(bad) = std::env::args_os().skip(1).find(|a| a.to_str().is_none())
+    {
+        return Err(anyhow::anyhow!(
+            "--json cannot represent the argument {}: it is not UTF-8",
+            bad.to_string_lossy()
+        )
+        .context(crate::error::Hint::new(
+            "rename the file, or run without --json",
+        )));
+    }
+    let result = match cli.command {
         Command::SelfSigned(a) => self_signed::run(&ctx, a),
         Command::InitCa(a) => init_ca::run(&ctx, a),
         Command::ImportCa(a) => import_ca::run(&ctx, a),
@@ -211,6 +222,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man => completions::man(&ctx),
+    };
+    match (result, crate::report::stdout_failure()) {
+        (Ok(()), Some(e)) => Err(
+            anyhow::anyhow!("cannot write to standard output: {e}").context(
+                crate::error::Hint::new(
+                    "check where stdout goes (a full disk, a closed pipe), or use --out FILE",
+                ),
+            ),
+        ),
+        (r, _) => r,
     }
 }
 

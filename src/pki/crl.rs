@@ -43,7 +43,10 @@ pub fn sign_crl(
     };
     let params = CertificateRevocationListParams {
         this_update: now,
-        next_update: now + Duration::days(i64::from(days)),
+        next_update: now
+            .checked_add(Duration::days(i64::from(days)))
+            .filter(|t| t.year() <= 9999)
+            .ok_or_else(|| format!("--days {days} puts nextUpdate beyond the year 9999"))?,
         crl_number: number.to_rcgen(),
         issuing_distribution_point: None,
         revoked_certs: revoked

@@ -44,7 +44,11 @@ impl Validity {
         let nb = trunc(not_before.unwrap_or(now));
         let na = match not_after {
             Some(t) => trunc(t),
-            None => nb + Duration::days(i64::from(days.unwrap_or(default_days))),
+            None => {
+                let d = days.unwrap_or(default_days);
+                nb.checked_add(Duration::days(i64::from(d)))
+                    .ok_or_else(|| format!("--days {d} reaches beyond the year 9999"))?
+            }
         };
         if days == Some(0) {
             return Err("--days must be at least 1".into());
@@ -105,6 +109,13 @@ impl CertSpec {
     ) -> Result<CertificateParams, String> {
         if self.serial.is_zero() {
             return Err("serial 0 is not allowed (RFC 5280)".into());
+        }
+        if self.serial.der_len() > 20 {
+            return Err(format!(
+                "serial {} needs {} octets; RFC 5280 allows at most 20 (and OpenSSL-based clients may refuse longer ones)",
+                self.serial,
+                self.serial.der_len()
+            ));
         }
         let mut p = CertificateParams::default();
         p.distinguished_name = self.subject.to_rcgen();

@@ -18,64 +18,96 @@ use rcgen::{DistinguishedName, DnType, DnValue};
 pub struct Attr {
     /// OpenSSL short name (`CN`, `O`, `emailAddress` ...).
     pub short: &'static str,
+    /// Upper bound in characters (RFC 5280 Appendix A, unless noted).
+    ub: usize,
+    /// Where the bound comes from.
+    ub_name: &'static str,
     oid: &'static [u64],
 }
 
 const ATTRS: &[Attr] = &[
     Attr {
         short: "C",
+        ub: 2,
+        ub_name: "ub-country-name-alpha-length",
         oid: &[2, 5, 4, 6],
     },
     Attr {
         short: "ST",
+        ub: 128,
+        ub_name: "ub-state-name",
         oid: &[2, 5, 4, 8],
     },
     Attr {
         short: "L",
+        ub: 128,
+        ub_name: "ub-locality-name",
         oid: &[2, 5, 4, 7],
     },
     Attr {
         short: "O",
+        ub: 64,
+        ub_name: "ub-organization-name",
         oid: &[2, 5, 4, 10],
     },
     Attr {
         short: "OU",
+        ub: 64,
+        ub_name: "ub-organizational-unit-name",
         oid: &[2, 5, 4, 11],
     },
     Attr {
         short: "CN",
+        ub: 64,
+        ub_name: "ub-common-name",
         oid: &[2, 5, 4, 3],
     },
     Attr {
         short: "street",
+        ub: 128,
+        ub_name: "X.520 ub-street-address",
         oid: &[2, 5, 4, 9],
     },
     Attr {
         short: "serialNumber",
+        ub: 64,
+        ub_name: "ub-serial-number",
         oid: &[2, 5, 4, 5],
     },
     Attr {
         short: "title",
+        ub: 64,
+        ub_name: "ub-title",
         oid: &[2, 5, 4, 12],
     },
     Attr {
         short: "SN",
+        ub: 32768,
+        ub_name: "ub-name",
         oid: &[2, 5, 4, 4],
     },
     Attr {
         short: "GN",
+        ub: 32768,
+        ub_name: "ub-name",
         oid: &[2, 5, 4, 42],
     },
     Attr {
         short: "emailAddress",
+        ub: 255,
+        ub_name: "ub-emailaddress-length",
         oid: &[1, 2, 840, 113549, 1, 9, 1],
     },
     Attr {
         short: "DC",
+        ub: 63,
+        ub_name: "a DNS label, RFC 1035",
         oid: &[0, 9, 2342, 19200300, 100, 1, 25],
     },
     Attr {
         short: "UID",
+        ub: 256,
+        ub_name: "RFC 1274 ub-user-identifier",
         oid: &[0, 9, 2342, 19200300, 100, 1, 1],
     },
 ];
@@ -164,8 +196,11 @@ impl Subject {
                         "C={value}: a country is two letters (ISO 3166), e.g. C=JP"
                     ));
                 }
-                "CN" if value.chars().count() > 64 => {
-                    return Err("CN is longer than 64 characters (RFC 5280 ub-common-name)".into());
+                _ if value.chars().count() > attr.ub => {
+                    return Err(format!(
+                        "{} is longer than {} characters ({})",
+                        attr.short, attr.ub, attr.ub_name
+                    ));
                 }
                 "emailAddress" | "DC" if !value.is_ascii() => {
                     return Err(format!("{} must be ASCII", attr.short));

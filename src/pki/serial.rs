@@ -44,6 +44,11 @@ impl Serial {
         &self.0
     }
 
+    /// Content octets of its DER INTEGER, sign byte included (RFC 5280 allows 20).
+    pub fn der_len(&self) -> usize {
+        self.0.len() + usize::from(self.0.first().is_some_and(|b| b & 0x80 != 0))
+    }
+
     /// Zero is not a valid certificate serial (RFC 5280 4.1.2.2).
     pub fn is_zero(&self) -> bool {
         self.0.is_empty()
@@ -149,5 +154,12 @@ mod tests {
     fn high_bit_serials_get_a_sign_byte_for_der() {
         let s: Serial = "80".parse().unwrap();
         assert_eq!(s.to_rcgen().to_bytes(), vec![0x00, 0x80]);
+        assert_eq!(s.der_len(), 2);
+        let twenty_ff: Serial = "FF".repeat(20).parse().unwrap();
+        assert_eq!(
+            twenty_ff.der_len(),
+            21,
+            "needs a sign byte: one octet too many"
+        );
     }
 }

@@ -377,3 +377,153 @@ fn failed_issue_does_not_leave_an_out_directory() {
         &["after its issuer"],
     );
 }
+
+/// Limits a CA's worst days reach: lifetimes past the year 9999, RFC 5280 bounds on subject
+/// attributes and serials, looping parent links. Each: exit 1 with one message naming the
+/// value, no new files, the CA directories byte-identical, and never a panic (exit 101).
+#[test]
+fn out_of_range_values_are_errors_not_panics() {
+    let sb = with_cas();
+    let long_o = format!("/O={}/CN=x", "o".repeat(200));
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec![
+                "issue", "server", "--ca", "ca", "--cn", "x", "--days", "3000000",
+            ],
+            vec!["--days 3000000", "9999"],
+        ),
+        (
+            vec!["self-signed", "--cn", "x", "--days", "3000000"],
+            vec!["9999"],
+        ),
+        (
+            vec!["init-ca", "--ca", "big", "--days", "3000000"],
+            vec!["9999"],
+        ),
+        (vec!["crl", "--ca", "ca", "--days", "3000000"], vec!["9999"]),
+    ];
+    for (args, expect) in &cases {
+        fails_cleanly(&sb, args, expect);
+    }
+    // an over-long attribute in --subj is a bad value: usage error
+    let out = sb.pgcert(&["issue", "client", "--ca", "ca", "--subj", &long_o]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("O is longer than 64 characters (ub-organization-name)")
+    );
+    // --expiring past the end of time: every valid certificate, no overflow
+    sb.ok(&["list", "--ca", "ca", "--expiring", "3000000d"]);
+    let out = sb.pgcert(&["list", "--ca", "ca", "--expiring", "99999999999999d"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    // a CSR carrying an over-long attribute is refused the same way
+    // (openssl itself refuses to make one: rcgen, which does not check, makes it)
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "o".repeat(200));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "x");
+    let csr = params.serialize_request(&key).unwrap();
+    sb.write("long.csr", csr.pem().unwrap());
+    fails_cleanly(
+        &sb,
+        &["sign", "long.csr", "--ca", "ca", "--profile", "client"],
+        &["longer than 64"],
+    );
+    // a serial file whose next value needs 21 octets
+    sb.write("ca/serial", format!("{}\n", "FF".repeat(20)));
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "x"],
+        &["at most 20"],
+    );
+    sb.write("ca/serial", "1000\n");
+    // parent links that loop: ca -> ca2 -> ca
+    sb.ok(&["init-ca", "--ca", "ca2", "--parent", "root"]);
+    sb.write("ca/parent-ca.path", "../ca2\n");
+    sb.write("ca2/parent-ca.path", "../ca\n");
+    fails_cleanly(&sb, &["crl", "--ca", "ca"], &["loop"]);
+}
+
+/// Output that cannot be written is never lost silently, and a message that cannot be shown
+/// is never a panic: a full stdout exits 1, a full or closed stderr changes nothing.
+#[test]
+#[allow(clippy::disallowed_methods)] // opening /dev/full to write to it
+fn output_failures_are_reported_and_stderr_failures_ignored() {
+    let sb = with_cas();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = sb
+        .pgcert_cmd(&["bundle", "--trust", "root/cacert.pem"])
+        .stdout(full.try_clone().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot write to standard output"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sb
+        .pgcert_cmd(&["issue", "client", "--ca", "ca", "--cn", "a", "--out", "a"])
+        .stderr(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr full: still done");
+    assert!(sb.exists("a/postgresql.key"));
+    let out = sb
+        .pgcert_cmd(&["issue", "client", "--ca", "ca", "--cn", "b", "--out", "b"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // --json cannot represent a non-UTF-8 path: refused before anything is written
+    use std::os::unix::ffi::OsStrExt;
+    let odd = std::ffi::OsStr::from_bytes(b"c\xff");
+    let before = crate::support::snapshot(&sb.dir);
+    let out = sb
+        .pgcert_cmd(&[
+            "--json", "issue", "client", "--ca", "ca", "--cn", "c", "--out",
+        ])
+        .arg(odd)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not UTF-8"));
+    assert!(
+        before == crate::support::snapshot(&sb.dir),
+        "nothing written"
+    );
+}
+
+/// Replacing a key in place keeps an owner, group and mode PostgreSQL accepts (root:GROUP
+/// 0640), and tightens one it does not (0644) to 0600.
+#[test]
+fn in_place_key_rewrites_keep_a_mode_postgres_accepts() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let sb = Sandbox::new();
+    sb.ok(&["key", "gen", "--out", "server.key"]);
+    let gid = 4242;
+    std::os::unix::fs::chown(sb.path("server.key"), Some(0), Some(gid)).unwrap();
+    std::fs::set_permissions(
+        sb.path("server.key"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    sb.ok(&["key", "encrypt", "server.key", "--passout", "pass:secret"]);
+    sb.ok(&["key", "decrypt", "server.key", "--passin", "pass:secret"]);
+    let m = std::fs::metadata(sb.path("server.key")).unwrap();
+    assert_eq!((m.mode() & 0o777, m.uid(), m.gid()), (0o640, 0, gid));
+    std::fs::set_permissions(
+        sb.path("server.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    sb.ok(&["key", "encrypt", "server.key", "--passout", "pass:secret"]);
+    assert_eq!(sb.mode("server.key"), 0o600);
+}
