@@ -111,6 +111,8 @@ pub struct FileWrite {
     pub owner: Option<(u32, u32)>,
     /// What to do when it exists.
     pub overwrite: Overwrite,
+    /// Directory for the temp file (default: the target's), on the same filesystem.
+    pub stage_dir: Option<PathBuf>,
 }
 
 impl FileWrite {
@@ -123,6 +125,7 @@ impl FileWrite {
             kind: "private key",
             owner: None,
             overwrite,
+            stage_dir: None,
         }
     }
 
@@ -140,7 +143,14 @@ impl FileWrite {
             kind,
             owner: None,
             overwrite,
+            stage_dir: None,
         }
+    }
+
+    /// Write the temp file in `dir` (same filesystem) instead of the target's directory.
+    pub fn staged_in(mut self, dir: &Path) -> FileWrite {
+        self.stage_dir = Some(dir.to_path_buf());
+        self
     }
 
     /// Give the file an owner.
@@ -165,6 +175,8 @@ pub struct Written {
 
 struct Staged {
     temp: PathBuf,
+    /// Where the file in place is kept while it is being replaced.
+    backup: PathBuf,
     file: FileWrite,
 }
 
@@ -179,9 +191,33 @@ enum Placed {
 pub struct Staging {
     staged: Vec<Staged>,
     skipped: Vec<Written>,
+    /// The set lands inside a directory that is itself renamed into place last (a new CA
+    /// built aside): no journal needed.
+    no_journal: bool,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// State-changing system calls made so far, for the crash tests.
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// Test hook: with `PGCERT_TEST_CRASH_AT=N`, the process aborts (no destructor or cleanup runs,
+/// as under SIGKILL) just before its Nth state-changing system call. The crash tests run a
+/// command with N = 1, 2, ... until it completes, and check what each kill left.
+fn crash_point() {
+    static AT: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        std::env::var("PGCERT_TEST_CRASH_AT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(at) = at {
+        let n = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == *at {
+            std::process::abort();
+        }
+    }
+}
 static NO_SYNC: AtomicBool = AtomicBool::new(false);
 
 /// Turn fsync off for this process (`--no-sync`).
@@ -259,6 +295,14 @@ impl Staging {
         Staging::default()
     }
 
+    /// An empty set for a directory built aside and renamed into place as a whole, which
+    /// needs no journal.
+    pub fn aside() -> Staging {
+        let mut s = Staging::default();
+        s.no_journal = true;
+        s
+    }
+
     /// Check every target before any work is done, so a command fails before it generates
     /// keys or touches the CA database.
     pub fn precheck(files: &[(&Path, Overwrite)]) -> Result<()> {
@@ -277,6 +321,10 @@ impl Staging {
 
     /// Write one file to its temp name, mode and owner set before the first byte.
     pub fn stage(&mut self, mut file: FileWrite) -> Result<()> {
+        recover_once(match &file.stage_dir {
+            Some(d) => d,
+            None => parent_dir(&file.path),
+        });
         check_target(&file.path, &file.contents, file.overwrite)?;
         if matches!(file.overwrite, Overwrite::Replace | Overwrite::SameKind(_))
             && let Ok(m) = fs::symlink_metadata(&file.path)
@@ -295,13 +343,17 @@ impl Staging {
             });
             return Ok(());
         }
-        let temp = temp_name(&file.path, "tmp");
+        let temp = match &file.stage_dir {
+            Some(d) => temp_name(&d.join(file.path.file_name().unwrap_or_default()), "tmp"),
+            None => temp_name(&file.path, "tmp"),
+        };
         let result = write_temp(&temp, &file);
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
         result.with_context(|| format!("cannot write {}", file.path.display()))?;
-        self.staged.push(Staged { temp, file });
+        let backup = temp_name(&file.path, "old");
+        self.staged.push(Staged { temp, backup, file });
         Ok(())
     }
 
@@ -309,6 +361,22 @@ impl Staging {
     pub fn commit(mut self) -> Result<Vec<Written>> {
         let mut placed: Vec<Placed> = Vec::new();
         let staged = std::mem::take(&mut self.staged);
+        // several files that belong together (a key and its certificate): a journal beside
+        // them names every temp file, so after a kill the next pgcert run in any of these
+        // directories puts the rest in place (the temps are complete and synced by now)
+        let journal = if staged.len() > 1 && !self.no_journal {
+            match Journal::write(&staged) {
+                Ok(j) => Some(j),
+                Err(e) => {
+                    for s in &staged {
+                        let _ = fs::remove_file(&s.temp);
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let mut dirs = BTreeSet::new();
         let mut result = Ok(());
         let mut remaining = staged.iter();
@@ -336,10 +404,17 @@ impl Staging {
             for s in &staged {
                 let _ = fs::remove_file(&s.temp);
             }
+            if let Some(j) = &journal {
+                j.remove();
+            }
             return Err(e);
+        }
+        if let Some(j) = &journal {
+            j.remove();
         }
         for p in placed {
             if let Placed::Replaced { backup, .. } = p {
+                crash_point();
                 let _ = fs::remove_file(backup);
             }
         }
@@ -389,6 +464,7 @@ fn inherit(file: &mut FileWrite, old: &fs::Metadata) {
 }
 
 fn write_temp(temp: &Path, file: &FileWrite) -> io::Result<()> {
+    crash_point();
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -404,7 +480,9 @@ fn write_temp(temp: &Path, file: &FileWrite) -> io::Result<()> {
     if file.contents.is_empty() {
         return Ok(()); // nothing to make durable but the name, which the directory sync covers
     }
+    crash_point();
     f.write_all(&file.contents)?;
+    crash_point();
     sync_file(&f)
 }
 
@@ -429,12 +507,14 @@ fn place(s: &Staged) -> Result<Placed> {
                 target.display()
             );
         }
-        let backup = temp_name(target, "old");
+        let backup = s.backup.clone();
+        crash_point();
         let had_old = match fs::hard_link(target, &backup) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(fail(e)),
         };
+        crash_point();
         fs::rename(&s.temp, target).map_err(fail)?;
         Ok(if had_old {
             Placed::Replaced {
@@ -445,7 +525,9 @@ fn place(s: &Staged) -> Result<Placed> {
             Placed::ReplacedNothing(target.clone())
         })
     } else {
+        crash_point();
         fs::hard_link(&s.temp, target).map_err(fail)?;
+        crash_point();
         let _ = fs::remove_file(&s.temp);
         Ok(Placed::New(target.clone()))
     }
@@ -479,6 +561,7 @@ pub fn create_dir(path: &Path, mode: u32) -> Result<Vec<PathBuf>> {
     missing.reverse();
     for d in &missing {
         let m = if d == path { mode } else { MODE_DIR };
+        crash_point();
         match fs::DirBuilder::new().mode(m).create(d) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -517,6 +600,7 @@ pub fn remove_tree(dir: &Path) {
 
 /// Rename a fully built directory into place; fails if the target exists and is not empty.
 pub fn rename_dir(from: &Path, to: &Path) -> Result<()> {
+    crash_point();
     fs::rename(from, to).map_err(|e| {
         anyhow!(e).context(format!(
             "cannot move the new directory into place at {}",
@@ -568,7 +652,9 @@ pub fn append_line(path: &Path, line: &str, complete: impl Fn(&str) -> bool) -> 
     }
     text.push_str(line);
     text.push('\n');
+    crash_point();
     f.write_all(text.as_bytes()).with_context(ctx)?;
+    crash_point();
     sync_file(&f).with_context(ctx)?;
     Ok(len)
 }
@@ -579,28 +665,252 @@ pub fn truncate(path: &Path, len: u64) -> Result<()> {
         .write(true)
         .open(path)
         .with_context(|| format!("cannot restore {}", path.display()))?;
+    crash_point();
     f.set_len(len)?;
     sync_file(&f)?;
     Ok(())
 }
 
-/// Remove temp and backup files pgcert left in `dir` when a process was killed mid-write
-/// (`.NAME.pgcert-tmp-PID-N`, `.NAME.pgcert-old-PID-N`). Only call it where no other pgcert can
-/// be writing, i.e. under the CA lock for the CA's own directories. Returns how many went.
-pub fn sweep_stale_temps(dir: &Path) -> usize {
-    let Ok(rd) = fs::read_dir(dir) else { return 0 };
-    let mut n = 0;
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.')
-            && (name.contains(".pgcert-tmp-") || name.contains(".pgcert-old-"))
-            && e.file_type().is_ok_and(|t| t.is_file())
-            && fs::remove_file(e.path()).is_ok()
-        {
-            n += 1;
+/// The journal of a multi-file placement: one copy in each directory involved
+/// (`.pgcert-journal-PID-N`), each naming every file: target, temp, backup, how it is placed.
+struct Journal {
+    copies: Vec<PathBuf>,
+}
+
+fn hex_path(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn unhex_path(s: &str) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+const JOURNAL_MAGIC: &str = "pgcert journal 1";
+
+impl Journal {
+    fn write(staged: &[Staged]) -> Result<Journal> {
+        let abs = |p: &Path| -> PathBuf {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                std::env::current_dir()
+                    .map(|d| d.join(p))
+                    .unwrap_or_else(|_| p.to_path_buf())
+            }
+        };
+        let mut text = format!("{JOURNAL_MAGIC}\n");
+        let mut dirs = BTreeSet::new();
+        for s in staged {
+            let replace = matches!(
+                s.file.overwrite,
+                Overwrite::Replace | Overwrite::SameKind(_)
+            );
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                if replace { "replace" } else { "new" },
+                hex_path(&abs(&s.file.path)),
+                hex_path(&abs(&s.temp)),
+                hex_path(&abs(&s.backup)),
+            ));
+            dirs.insert(parent_dir(&s.temp).to_path_buf());
+            dirs.insert(parent_dir(&s.file.path).to_path_buf());
+        }
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut copies = Vec::new();
+        for d in dirs {
+            let path = d.join(format!(".pgcert-journal-{}-{n}", std::process::id()));
+            let temp = d.join(format!(
+                ".pgcert-journal-{}-{n}.pgcert-tmp-{}-{n}",
+                std::process::id(),
+                std::process::id()
+            ));
+            let r = write_temp(
+                &temp,
+                &FileWrite::public(
+                    path.clone(),
+                    text.clone().into_bytes(),
+                    "journal",
+                    Overwrite::Replace,
+                ),
+            )
+            .and_then(|_| {
+                crash_point();
+                fs::rename(&temp, &path)
+            });
+            if let Err(e) = r {
+                let _ = fs::remove_file(&temp);
+                let j = Journal { copies };
+                j.remove();
+                return Err(
+                    anyhow!(e).context(format!("cannot write a journal in {}", d.display()))
+                );
+            }
+            sync_dir(&d);
+            copies.push(path);
+        }
+        Ok(Journal { copies })
+    }
+
+    fn remove(&self) {
+        for c in &self.copies {
+            crash_point();
+            let _ = fs::remove_file(c);
         }
     }
+}
+
+/// A pgcert temp name's process id: `.NAME.pgcert-WHAT-PID-N`, `.NAME.pgcert-new-PID`,
+/// `.pgcert-journal-PID-N`.
+fn temp_pid(name: &str) -> Option<u32> {
+    if let Some(rest) = name.strip_prefix(".pgcert-journal-") {
+        return rest.split('-').next()?.parse().ok();
+    }
+    let (_, after) = name.rsplit_once(".pgcert-")?;
+    let mut parts = after.split('-');
+    let what = parts.next()?;
+    if !matches!(what, "tmp" | "old" | "new") {
+        return None;
+    }
+    parts.next()?.parse().ok()
+}
+
+fn alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Finish what killed pgcert processes left in `dir`: complete each journaled placement
+/// (its temp files are complete), then remove their temp files, backups and half-built CA
+/// directories, private keys first. Files of live processes are left alone.
+pub fn recover(dir: &Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let mut journals = Vec::new();
+    let mut leftovers: Vec<(bool, PathBuf, bool)> = Vec::new();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') || !name.contains("pgcert-") {
+            continue;
+        }
+        let Some(pid) = temp_pid(&name) else { continue };
+        if alive(pid) {
+            continue;
+        }
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if name.starts_with(".pgcert-journal-") && !name.contains(".pgcert-tmp-") {
+            journals.push(e.path());
+        } else {
+            let secret = [".key", ".pk8", ".p12", "cakey.pem", ".pfx"]
+                .iter()
+                .any(|s| name.contains(s));
+            leftovers.push((!secret, e.path(), is_dir));
+        }
+    }
+    let mut n = 0;
+    for j in &journals {
+        n += roll_forward(j);
+    }
+    // keys first: a secret must not outlive a second kill
+    leftovers.sort();
+    for (_, p, is_dir) in leftovers {
+        if !p.exists() {
+            continue;
+        }
+        crash_point();
+        let gone = if is_dir {
+            fs::remove_dir_all(&p).is_ok()
+        } else {
+            fs::remove_file(&p).is_ok()
+        };
+        n += usize::from(gone);
+    }
+    if n > 0 {
+        sync_dir(dir);
+    }
     n
+}
+
+/// Complete the placement a journal describes, then remove its backups and every copy of it.
+fn roll_forward(journal: &Path) -> usize {
+    let Ok(text) = fs::read_to_string(journal) else {
+        return 0;
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(JOURNAL_MAGIC) {
+        return 0;
+    }
+    let entries: Vec<(bool, PathBuf, PathBuf, PathBuf)> = lines
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 4).then_some(())?;
+            Some((
+                f[0] == "replace",
+                unhex_path(f[1])?,
+                unhex_path(f[2])?,
+                unhex_path(f[3])?,
+            ))
+        })
+        .collect();
+    let mut n = 0;
+    for (replace, target, temp, _) in &entries {
+        if !temp.exists() {
+            continue;
+        }
+        crash_point();
+        if *replace {
+            if fs::rename(temp, target).is_ok() {
+                n += 1;
+            }
+        } else {
+            if fs::hard_link(temp, target).is_ok() {
+                n += 1;
+            }
+            crash_point();
+            let _ = fs::remove_file(temp);
+        }
+        sync_dir(parent_dir(target));
+    }
+    for (_, _, _, backup) in &entries {
+        if backup.exists() {
+            crash_point();
+            let _ = fs::remove_file(backup);
+        }
+    }
+    // every copy of this journal (one per directory involved)
+    let name = journal.file_name().unwrap_or_default().to_owned();
+    let mut dirs = BTreeSet::new();
+    for (_, target, temp, _) in &entries {
+        dirs.insert(parent_dir(target).to_path_buf());
+        dirs.insert(parent_dir(temp).to_path_buf());
+    }
+    for d in dirs {
+        crash_point();
+        let _ = fs::remove_file(d.join(&name));
+    }
+    crash_point();
+    let _ = fs::remove_file(journal);
+    n + 1
+}
+
+/// `recover` each directory once per process, before pgcert first writes there.
+fn recover_once(dir: &Path) {
+    static DONE: std::sync::Mutex<BTreeSet<PathBuf>> = std::sync::Mutex::new(BTreeSet::new());
+    let key = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let first = DONE.lock().map(|mut d| d.insert(key)).unwrap_or(false);
+    if first {
+        recover(dir);
+    }
 }
 
 /// Remove a file that pgcert placed (rollback of a database change).

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use time::OffsetDateTime;
 
 use crate::ca::index::{self, IndexEntry, Status};
-use crate::ca::{CaDir, CaLock};
+use crate::ca::{CaDir, CaTxn};
 use crate::error::Hint;
 use crate::files::{self, FileWrite, Overwrite};
 use crate::pki::crl::{Revoked, sign_crl};
@@ -58,13 +58,13 @@ fn rcgen_reason(s: &str) -> Option<rcgen::RevocationReason> {
 /// that is not in the database (made by `openssl x509 -req`, say) is added as an `R` line, as
 /// `openssl ca -revoke` does. Errors: already revoked, unknown serial.
 pub fn revoke(
-    ca: &CaDir,
-    _lock: &CaLock,
+    txn: &CaTxn,
     serial: &Serial,
     cert: Option<&CertInfo>,
     reason: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<IndexEntry> {
+    let ca = txn.ca();
     let path = ca.index();
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the CA database {}", path.display()))?;
@@ -131,12 +131,12 @@ pub fn revoked_list(entries: &[IndexEntry]) -> Result<Vec<Revoked>> {
 /// Sign this CA's CRL from its database, taking (and advancing) `crlnumber`. Returns the DER.
 /// `crl.pem` is not written here; see `write_crl_files`.
 pub fn sign_ca_crl(
-    ca: &CaDir,
-    _lock: &CaLock,
+    txn: &CaTxn,
     signer: &CaSigner,
     days: u32,
     now: OffsetDateTime,
 ) -> Result<Vec<u8>> {
+    let ca = txn.ca();
     let entries = index::read_index(&ca.index())?;
     let revoked = revoked_list(&entries)?;
     let number = match std::fs::read_to_string(ca.crlnumber()) {
@@ -292,7 +292,8 @@ pub fn list(entries: &[IndexEntry], now: OffsetDateTime) -> Result<Vec<Listed>> 
 
 /// Rewrite valid lines whose certificate has expired as `E` lines (`openssl ca -updatedb`).
 /// Returns how many changed.
-pub fn update_db(ca: &CaDir, _lock: &CaLock, now: OffsetDateTime) -> Result<usize> {
+pub fn update_db(txn: &CaTxn, now: OffsetDateTime) -> Result<usize> {
+    let ca = txn.ca();
     let path = ca.index();
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -455,13 +456,13 @@ pub fn crl_chain(
 ) -> Result<(Vec<ChainCrl>, Vec<files::Written>)> {
     let steps = plan(ca, req, req.parent_override)?;
     let mut chain: Vec<ChainCrl> = Vec::new();
-    let mut held: Vec<(usize, CaDir, CaLock)> = Vec::new();
+    let mut held: Vec<(usize, CaTxn)> = Vec::new();
     for step in steps {
         match step {
             Step::Sign(dir, signer) => {
-                let lock = dir.lock(|d| waiting(d))?;
-                let der = sign_ca_crl(&dir, &lock, &signer, req.days, req.now)?;
-                held.push((chain.len(), dir, lock));
+                let txn = dir.lock(|d| waiting(d))?;
+                let der = sign_ca_crl(&txn, &signer, req.days, req.now)?;
+                held.push((chain.len(), txn));
                 chain.push(ChainCrl {
                     ca: signer.cert().clone(),
                     der,
@@ -472,7 +473,8 @@ pub fn crl_chain(
         }
     }
     let mut written = Vec::new();
-    for (i, dir, _lock) in held.iter().rev() {
+    for (i, txn) in held.iter().rev() {
+        let dir = txn.ca();
         let pem: String = chain[*i..]
             .iter()
             .map(|c| crate::pki::encoding::to_pem("X509 CRL", &c.der))

@@ -76,6 +76,14 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     watch::unknown_on_error(format, run_check(ctx, a))
 }
 
+/// A pgcert run on a directory finishes what a killed pgcert left there (a key placed without
+/// its certificate, say), so the doctor judges the files as they will stay.
+fn recover_dirs_of(files: &[&std::path::Path]) {
+    for f in files {
+        crate::files::recover(crate::files::parent_dir(f));
+    }
+}
+
 fn run_check(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let now = a.watch.watch(time::OffsetDateTime::now_utc());
     let target: String;
@@ -88,6 +96,7 @@ fn run_check(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             ))
             })?;
         let (uid, _) = crate::files::owner_of(d)?;
+        recover_dirs_of(&[&settings.cert, &settings.key]);
         check::check_server(&settings, uid, now)
     } else if let Some(dir) = &a.client {
         let who = match &a.as_user {
@@ -110,10 +119,13 @@ fn run_check(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             None => crate::users::effective_uid()
                 .ok_or_else(|| anyhow!("cannot tell the current user's uid"))?,
         };
-        let r = check::check_client(&ClientFiles::from_dir(&dir), uid, now);
+        let files = ClientFiles::from_dir(&dir);
+        recover_dirs_of(&[&files.cert, &files.key]);
+        let r = check::check_client(&files, uid, now);
         return finish(ctx, &a, r, &dir.display().to_string());
     } else if let Some(cert) = &a.cert {
         target = cert.display().to_string();
+        recover_dirs_of(&[cert, a.key.as_deref().expect("requires")]);
         check::check_files(
             a.cert.as_deref().expect("group"),
             a.key.as_deref().expect("requires"),

@@ -91,7 +91,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let mut notes = Vec::new();
     if a.update_db {
         let lock = ca.lock(ctx.waiting())?;
-        let n = revocation::update_db(&ca, &lock, now)?;
+        let n = revocation::update_db(&lock, now)?;
         notes.push(format!(
             "marked {n} expired entr{} E in index.txt",
             if n == 1 { "y" } else { "ies" }

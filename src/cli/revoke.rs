@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     let lock = ca.lock(ctx.waiting())?;
     let now = time::OffsetDateTime::now_utc();
-    let entry = revocation::revoke(&ca, &lock, &serial, cert.as_ref(), a.reason, now)?;
+    let entry = revocation::revoke(&lock, &serial, cert.as_ref(), a.reason, now)?;
     drop(lock);
     let listed = revocation::list(std::slice::from_ref(&entry), now)?;
     ctx.report.finish(&Outcome {

@@ -252,9 +252,8 @@ pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> 
     let created = crate::files::create_dir(&req.outputs.dir, crate::files::MODE_DIR)?;
     crate::files::give_dirs(&created, req.outputs.owner)
         .inspect_err(|_| crate::files::remove_created_dirs(&created))?;
-    let lock = ca.lock(waiting)?;
-    let result = ca.issue_and_record(
-        &lock,
+    let txn = ca.lock(waiting)?;
+    let result = txn.issue_and_record(
         |serial| {
             let mut spec = req.spec.clone();
             spec.serial = serial;
@@ -333,7 +332,7 @@ pub fn create_intermediate(
     }
     let roots = parent.root_certs(&signer)?;
     let parent_crls = std::fs::read_to_string(parent.crl()).unwrap_or_default();
-    let lock = parent.lock(waiting)?;
+    let txn = parent.lock(waiting)?;
     let CaRequest {
         spec,
         key,
@@ -344,8 +343,7 @@ pub fn create_intermediate(
     let spki = key.spki_der();
     let rsa = key.kind().is_rsa();
     let mut key = Some(key);
-    parent.issue_and_record(
-        &lock,
+    txn.issue_and_record(
         |serial| {
             let mut spec = spec.clone();
             spec.serial = serial;

@@ -1,0 +1,285 @@
+//! New CA directories: built aside (`.NAME.pgcert-new-PID`) and renamed into place, so a CA
+//! directory under its final name is always complete.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::ca::dir::CaDir;
+use crate::ca::txn::Placement;
+use crate::ca::{DEFAULT_CRL_DAYS, openssl_cnf, revocation};
+use crate::error::Hint;
+use crate::files::{self, FileWrite, Overwrite, Staging, Written};
+use crate::pki::crl;
+use crate::pki::encoding;
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::CaSigner;
+use crate::pki::key::PrivateKey;
+use crate::pki::serial::Serial;
+
+/// A new CA directory built aside and renamed into place.
+pub struct NewDir {
+    built: PathBuf,
+    target: PathBuf,
+    written: Vec<Written>,
+}
+
+impl Placement for NewDir {
+    fn place(mut self) -> Result<Vec<Written>> {
+        let built = std::mem::take(&mut self.built);
+        let r = files::rename_dir(&built, &self.target);
+        if r.is_err() {
+            files::remove_tree(&built);
+        }
+        r?;
+        Ok(std::mem::take(&mut self.written)
+            .into_iter()
+            .map(|mut w| {
+                if let Ok(rel) = w.path.strip_prefix(&built) {
+                    w.path = self.target.join(rel);
+                }
+                w
+            })
+            .collect())
+    }
+}
+
+impl Drop for NewDir {
+    fn drop(&mut self) {
+        if !self.built.as_os_str().is_empty() && self.built.exists() {
+            files::remove_tree(&self.built);
+        }
+    }
+}
+
+/// Everything a new CA directory holds.
+pub struct NewCa {
+    /// The CA's certificate.
+    pub cert: CertInfo,
+    /// Its key.
+    pub key: PrivateKey,
+    /// Intermediates above it (its issuer first), without the root; empty for a root.
+    pub above: Vec<CertInfo>,
+    /// The trust anchor(s).
+    pub roots: Vec<CertInfo>,
+    /// The first serial it will issue.
+    pub first_serial: Serial,
+    /// The parent CA directory, when pgcert holds it (recorded for `crl`).
+    pub parent: Option<PathBuf>,
+    /// CRLs of the CAs above (PEM), appended to the initial `crl.pem`.
+    pub parent_crls: String,
+    /// Encrypt `private/cakey.pem` with this passphrase (`init-ca --passout`).
+    pub key_passphrase: Option<zeroize::Zeroizing<String>>,
+}
+
+/// Refuse to create a CA where one (or anything) already is.
+pub fn check_new_ca_dir(dir: &Path) -> Result<()> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(anyhow!(e).context(format!("cannot use {}", dir.display()))),
+        Ok(mut entries) => {
+            if entries.next().is_none() {
+                Ok(())
+            } else {
+                Err(anyhow!("{} already exists and is not empty", dir.display()).context(Hint::new(
+                    "pgcert never overwrites a CA; choose another --ca directory, or remove this one",
+                )))
+            }
+        }
+    }
+}
+
+/// Write every file of a CA directory into `dir` (which exists): `abs_dir` is the path written
+/// into openssl.cnf; with `write_key` false the key is already at `private/cakey.pem`
+/// (`import-ca`). Staged: on failure no file is left, and the subdirectories it created are
+/// removed.
+fn populate_ca_dir(
+    dir: &Path,
+    abs_dir: &Path,
+    new: NewCa,
+    write_key: bool,
+    aside: bool,
+) -> Result<Vec<Written>> {
+    let ca = CaDir::at(dir);
+    let mut created = files::create_dir(&dir.join("private"), files::MODE_PRIVATE_DIR)?;
+    let result = (|| -> Result<Vec<Written>> {
+        for d in ["certs", "crl", "newcerts"] {
+            created.extend(files::create_dir(&dir.join(d), files::MODE_DIR)?);
+        }
+        let signer = CaSigner::new(new.cert.clone(), new.key).map_err(|e| anyhow!(e))?;
+        let crl_number = Serial::from_bytes(&[1]);
+        let crl_der = crl::sign_crl(
+            &signer,
+            &crl_number,
+            &[],
+            DEFAULT_CRL_DAYS,
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| anyhow!(e))?;
+        let public = |p: PathBuf, c: String, kind| {
+            FileWrite::public(p, c.into_bytes(), kind, Overwrite::Never)
+        };
+        let mut s = if aside {
+            Staging::aside()
+        } else {
+            Staging::new()
+        };
+        if write_key {
+            let pem = match &new.key_passphrase {
+                Some(p) => signer.key().encrypted_pem(p).map_err(|e| anyhow!(e))?,
+                None => signer.key().pkcs8_pem(),
+            };
+            s.stage(FileWrite::key(
+                ca.cakey(),
+                pem.into_bytes(),
+                Overwrite::Never,
+            ))?;
+        }
+        s.stage(public(ca.cacert(), new.cert.pem(), "CA certificate"))?;
+        s.stage(public(
+            ca.serial(),
+            format!("{}\n", new.first_serial),
+            "CA database",
+        ))?;
+        s.stage(public(ca.index(), String::new(), "CA database"))?;
+        s.stage(public(
+            ca.index_attr(),
+            "unique_subject = no\n".into(),
+            "CA database",
+        ))?;
+        s.stage(public(ca.lock_path(), String::new(), "lock file"))?;
+        s.stage(public(
+            ca.crlnumber(),
+            format!("{}\n", crl_number.next()),
+            "CA database",
+        ))?;
+        let mut crl_pem = encoding::to_pem("X509 CRL", &crl_der);
+        crl_pem.push_str(&new.parent_crls);
+        s.stage(public(ca.crl(), crl_pem, "CRL"))?;
+        if let Some(parent) = &new.parent {
+            let abs_parent = std::fs::canonicalize(parent)
+                .with_context(|| format!("cannot resolve {}", parent.display()))?;
+            let rel = revocation::relative_path(abs_dir, &abs_parent);
+            s.stage(public(
+                dir.join(revocation::PARENT_LINK),
+                format!("{}\n", rel.display()),
+                "parent CA link",
+            ))?;
+        }
+        s.stage(public(
+            ca.openssl_cnf(),
+            openssl_cnf::render(abs_dir, signer.key().kind()),
+            "openssl config",
+        ))?;
+        if !new.cert.is_self_issued() {
+            let mut chain = new.cert.pem();
+            for c in &new.above {
+                chain.push_str(&c.pem());
+            }
+            s.stage(public(ca.chain(), chain, "CA chain"))?;
+        }
+        let roots: String = new.roots.iter().map(CertInfo::pem).collect();
+        s.stage(public(ca.root_crt(), roots, "root certificate"))?;
+        s.commit()
+    })();
+    if result.is_err() {
+        files::remove_created_dirs(&created);
+    }
+    result
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = dir
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a usable directory name", dir.display()))?;
+    Ok(std::fs::canonicalize(&parent)
+        .with_context(|| format!("cannot resolve {}", parent.display()))?
+        .join(name))
+}
+
+/// Build a new directory aside (`.NAME.pgcert-new-PID` next to `dir`) with `fill(built, abs_dir)`,
+/// ready to be renamed into place; on failure nothing is left behind.
+fn build_aside(
+    dir: &Path,
+    fill: impl FnOnce(&Path, &Path) -> Result<Vec<Written>>,
+) -> Result<NewDir> {
+    check_new_ca_dir(dir)?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let created_parents = files::create_dir(&parent, files::MODE_DIR)?;
+    // half-built CA directories a killed pgcert left here (they may hold working CA keys)
+    files::recover(&parent);
+    let abs_dir = absolute(dir)?;
+    let built = abs_dir.with_file_name(format!(
+        ".{}.pgcert-new-{}",
+        abs_dir.file_name().expect("has a name").to_string_lossy(),
+        std::process::id()
+    ));
+    let result = files::create_dir(&built, files::MODE_DIR).and_then(|_| fill(&built, &abs_dir));
+    match result {
+        Ok(written) => Ok(NewDir {
+            built,
+            target: dir.to_path_buf(),
+            written,
+        }),
+        Err(e) => {
+            files::remove_tree(&built);
+            files::remove_created_dirs(&created_parents);
+            Err(e)
+        }
+    }
+}
+
+/// Build a complete CA directory aside (next to `dir`), ready to be renamed into place.
+pub fn build_ca_dir(dir: &Path, new: NewCa) -> Result<NewDir> {
+    build_aside(dir, |built, abs_dir| {
+        populate_ca_dir(built, abs_dir, new, true, true)
+    })
+}
+
+/// `careq.pem`, the request of a CA waiting for an outside signature.
+pub fn careq_path(dir: &Path) -> PathBuf {
+    dir.join("careq.pem")
+}
+
+/// A directory holding only `private/cakey.pem` and `careq.pem` (`init-ca --csr-only`), built
+/// aside and renamed into place.
+pub fn build_csr_only_dir(
+    dir: &Path,
+    key: &PrivateKey,
+    csr_der: &[u8],
+    key_passphrase: Option<&str>,
+) -> Result<NewDir> {
+    build_aside(dir, |built, _| {
+        files::create_dir(&built.join("private"), files::MODE_PRIVATE_DIR)?;
+        let pem = match key_passphrase {
+            Some(p) => key.encrypted_pem(p).map_err(|e| anyhow!(e))?,
+            None => key.pkcs8_pem(),
+        };
+        let mut s = Staging::aside();
+        s.stage(FileWrite::key(
+            CaDir::at(built).cakey(),
+            pem.into_bytes(),
+            Overwrite::Never,
+        ))?;
+        s.stage(FileWrite::public(
+            careq_path(built),
+            encoding::to_pem("CERTIFICATE REQUEST", csr_der).into_bytes(),
+            "certificate request",
+            Overwrite::Never,
+        ))?;
+        s.commit()
+    })
+}
+
+/// Complete a `init-ca --csr-only` directory whose certificate came back from an outside CA.
+pub fn complete_ca_dir(dir: &Path, new: NewCa) -> Result<Vec<Written>> {
+    let abs_dir = absolute(dir)?;
+    populate_ca_dir(dir, &abs_dir, new, false, false)
+}
