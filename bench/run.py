@@ -13,7 +13,11 @@ Cases (targets from issue 3):
                    (openssl never fsyncs); the like-for-like comparison.
   quickstart-rsa   the same with RSA-2048 (key generation dominates; no target).
   issue-growth     pgcert issue server into an empty CA  vs  into a CA whose index.txt holds
-                   50,000 entries. Target: at most 1.5x. Reference: the same for `openssl ca`.
+                   --entries entries (default 200,000). Target: at most 1.2x. Reference: the
+                   same for `openssl ca`.
+  big-db           on a 200,000-entry database with 10,000 revoked entries: pgcert crl vs
+                   `openssl ca -gencrl` (target: pgcert faster), and the peak memory of pgcert
+                   list, list --json, revoke and crl (target: at most 32 MB each).
 
 usage: python3 bench/run.py [--runs N] [--rsa-runs N] [--only CASE] [--pgcert PATH]
 By default it builds pgcert with `cargo build --release` first.
@@ -98,14 +102,19 @@ def fresh(base, tag, i):
     return d
 
 
-def make_index(ca_dir, n):
-    """Fill a CA's index.txt with n entries in OpenSSL's format, below the CA's next serial."""
+def make_index(ca_dir, n, revoked_every=0):
+    """Fill a CA's index.txt with n entries in OpenSSL's format, below the CA's next serial;
+    every `revoked_every`-th one revoked."""
     with open(os.path.join(ca_dir, "serial")) as f:
         nxt = int(f.read().strip(), 16)
     start = nxt
     with open(os.path.join(ca_dir, "index.txt"), "w") as f:
         for i in range(n):
-            f.write(f"V\t361231235959Z\t\t{start + i:X}\tunknown\t/CN=client-{i}/O=bench\n")
+            if revoked_every and i % revoked_every == 0:
+                f.write(f"R\t361231235959Z\t261201000000Z,superseded\t{start + i:X}\tunknown\t"
+                        f"/CN=client-{i}/O=bench\n")
+            else:
+                f.write(f"V\t361231235959Z\t\t{start + i:X}\tunknown\t/CN=client-{i}/O=bench\n")
     s = f"{start + n:X}"
     if len(s) % 2:
         s = "0" + s
@@ -119,7 +128,7 @@ def main():
     ap.add_argument("--rsa-runs", type=int, default=21)
     ap.add_argument("--only", default="")
     ap.add_argument("--pgcert", default="")
-    ap.add_argument("--entries", type=int, default=50000)
+    ap.add_argument("--entries", type=int, default=200000)
     args = ap.parse_args()
 
     pgcert = args.pgcert
@@ -186,6 +195,43 @@ def main():
                          f"B: openssl ca, {args.entries} entries", ossl("big"), args.runs)
             results.append(res)
             print(fmt(res), flush=True)
+        if not args.only or args.only == "big-db":
+            big = os.path.join(base, "ca-bigdb")
+            subprocess.run([pgcert, "-q", "init-ca", "--ca", big], check=True)
+            make_index(big, 200000, revoked_every=20)
+            first = int(open(os.path.join(big, "index.txt")).readline().split("\t")[3], 16)
+            # one pgcert write first, so both tools start from a checked, cached database
+            subprocess.run([pgcert, "-q", "crl", "--ca", big], check=True)
+
+            def pg_crl(i):
+                return ([pgcert, "-q", "crl", "--ca", big], base)
+
+            def ossl_crl(i):
+                return (["openssl", "ca", "-config", os.path.join(big, "openssl.cnf"), "-gencrl",
+                         "-out", os.path.join(base, f"o-{i}.crl")], base)
+
+            res = paired("big-db crl (10,000 revoked of 200,000)", "A: pgcert crl", pg_crl,
+                         "B: openssl ca -gencrl", ossl_crl, args.runs)
+            results.append(res)
+            print(fmt(res), flush=True)
+            mem = {}
+            for label, argv in (
+                ("list", lambda i: [pgcert, "list", "--ca", big]),
+                ("list --json", lambda i: [pgcert, "--json", "list", "--ca", big]),
+                ("crl", lambda i: [pgcert, "-q", "crl", "--ca", big]),
+                # a different valid serial each run (every 20th entry is already revoked)
+                ("revoke", lambda i: [pgcert, "-q", "revoke", "--ca", big, f"{first + 1 + i:X}"]),
+            ):
+                rss, walls = [], []
+                for i in range(args.runs):
+                    w, r = run_once(argv(i), base)
+                    rss.append(r)
+                    walls.append(w)
+                mem[label] = {"median_ms": statistics.median(walls) * 1000,
+                              "peak_rss_mib": max(rss) / 1024}
+                print(f"  pgcert {label:<12} on 200,000 entries: median {mem[label]['median_ms']:7.1f} ms, "
+                      f"peak RSS {mem[label]['peak_rss_mib']:.1f} MiB", flush=True)
+            results.append({"case": "big-db memory", "pgcert": mem})
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -113,6 +113,8 @@ pub struct FileWrite {
     pub overwrite: Overwrite,
     /// Directory for the temp file (default: the target's), on the same filesystem.
     pub stage_dir: Option<PathBuf>,
+    /// fsync it (false for caches that are rebuilt when lost).
+    pub durable: bool,
 }
 
 impl FileWrite {
@@ -126,6 +128,7 @@ impl FileWrite {
             owner: None,
             overwrite,
             stage_dir: None,
+            durable: true,
         }
     }
 
@@ -144,7 +147,14 @@ impl FileWrite {
             owner: None,
             overwrite,
             stage_dir: None,
+            durable: true,
         }
+    }
+
+    /// A cache: written atomically but not fsynced (losing it only costs a rebuild).
+    pub fn cache(mut self) -> FileWrite {
+        self.durable = false;
+        self
     }
 
     /// Write the temp file in `dir` (same filesystem) instead of the target's directory.
@@ -482,6 +492,9 @@ fn write_temp(temp: &Path, file: &FileWrite) -> io::Result<()> {
     }
     crash_point();
     f.write_all(&file.contents)?;
+    if !file.durable {
+        return Ok(());
+    }
     crash_point();
     sync_file(&f)
 }
@@ -657,6 +670,72 @@ pub fn append_line(path: &Path, line: &str, complete: impl Fn(&str) -> bool) -> 
     crash_point();
     sync_file(&f).with_context(ctx)?;
     Ok(len)
+}
+
+/// Rewrite a text file line by line through `edit` (`Some(new)` replaces the line, `None`
+/// keeps it), streamed, so memory does not grow with the file (a 200,000-line `index.txt`),
+/// and atomically: a temp file in the same directory, with the file's owner and mode, synced,
+/// renamed over it. Nothing is written when no line changes. Returns how many lines changed.
+pub fn rewrite_lines(
+    path: &Path,
+    mut edit: impl FnMut(&str) -> Result<Option<String>>,
+) -> Result<usize> {
+    use std::io::BufRead;
+    let ctx = || format!("cannot rewrite {}", path.display());
+    let src = File::open(path).with_context(ctx)?;
+    let meta = src.metadata().with_context(ctx)?;
+    let mut reader = io::BufReader::with_capacity(1 << 16, src);
+    recover_once(parent_dir(path));
+    let temp = temp_name(path, "tmp");
+    let result = (|| -> Result<usize> {
+        crash_point();
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)
+            .with_context(ctx)?;
+        if crate::users::effective_uid() == Some(0) && (meta.uid() != 0 || meta.gid() != 0) {
+            std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid())).with_context(ctx)?;
+        }
+        f.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o777))
+            .with_context(ctx)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, f);
+        let mut line = String::new();
+        let mut changed = 0;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).with_context(ctx)? == 0 {
+                break;
+            }
+            let text = line.strip_suffix('\n').unwrap_or(&line);
+            match edit(text)? {
+                Some(new) => {
+                    changed += 1;
+                    out.write_all(new.as_bytes()).with_context(ctx)?;
+                }
+                None => out.write_all(text.as_bytes()).with_context(ctx)?,
+            }
+            out.write_all(b"\n").with_context(ctx)?;
+        }
+        if changed == 0 {
+            return Ok(0);
+        }
+        let f = out
+            .into_inner()
+            .map_err(|e| anyhow!(e.to_string()))
+            .with_context(ctx)?;
+        crash_point();
+        sync_file(&f).with_context(ctx)?;
+        crash_point();
+        fs::rename(&temp, path).with_context(ctx)?;
+        sync_dir(parent_dir(path));
+        Ok(changed)
+    })();
+    if !matches!(result, Ok(n) if n > 0) {
+        let _ = fs::remove_file(&temp);
+    }
+    result
 }
 
 /// Undo `append_line`.

@@ -10,7 +10,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
+use crate::error::Hint;
 use crate::pki::inspect::CertInfo;
+use crate::pki::serial::Serial;
 
 /// V, R or E.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -159,10 +161,192 @@ pub fn revoke_in_text(
     Ok(out)
 }
 
+/// Mark the line for `serial` revoked in the `index.txt` at `path`, streamed and atomic; every
+/// other line is kept byte for byte. Errors (nothing written): unknown serial, already revoked.
+/// Returns the revoked line.
+pub fn revoke_in_file(
+    path: &Path,
+    serial: &Serial,
+    time: OffsetDateTime,
+    reason: Option<&str>,
+) -> Result<IndexEntry> {
+    // find it first, so a refusal writes nothing
+    let mut found: Option<IndexEntry> = None;
+    scan(path, |_, e| {
+        if found.is_none() && e.serial.parse::<Serial>().ok().as_ref() == Some(serial) {
+            found = Some(e);
+        }
+        Ok(())
+    })?;
+    let Some(mut e) = found else {
+        anyhow::bail!("serial {serial} is not in the database");
+    };
+    if e.status == Status::Revoked {
+        anyhow::bail!("serial {serial} is already revoked");
+    }
+    e.status = Status::Revoked;
+    e.revocation = match reason {
+        Some(r) => format!("{},{r}", asn1_utc(time)),
+        None => asn1_utc(time),
+    };
+    let new_line = e.to_string();
+    let mut done = false;
+    crate::files::rewrite_lines(path, |line| {
+        if done {
+            return Ok(None);
+        }
+        let serial_field = line.split('\t').nth(3).unwrap_or("");
+        if serial_field.parse::<Serial>().ok().as_ref() == Some(serial) {
+            done = true;
+            return Ok(Some(new_line.clone()));
+        }
+        Ok(None)
+    })?;
+    Ok(e)
+}
+
 /// Revocation times are always UTCTime in `index.txt` (OpenSSL writes them so).
 fn asn1_utc(t: OffsetDateTime) -> String {
     let s = asn1_time(t);
     if s.len() == 15 { s[2..].to_string() } else { s }
+}
+
+/// Stream the lines of an `index.txt` (memory does not grow with the file): `f` gets the line
+/// number and the parsed line. Empty lines are skipped; any other line that does not parse is
+/// an error naming it.
+pub fn scan(path: &Path, mut f: impl FnMut(usize, IndexEntry) -> Result<()>) -> Result<()> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the CA database {}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if reader
+            .read_line(&mut line)
+            .with_context(|| format!("cannot read the CA database {}", path.display()))?
+            == 0
+        {
+            return Ok(());
+        }
+        n += 1;
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        if text.is_empty() {
+            continue;
+        }
+        let e =
+            IndexEntry::parse(text).map_err(|e| anyhow::anyhow!("{}:{n}: {e}", path.display()))?;
+        f(n, e)?;
+    }
+}
+
+/// What a full check of an `index.txt` found.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// Lines (records).
+    pub records: usize,
+    /// The highest serial recorded.
+    pub max_serial: Option<Serial>,
+    /// A last line cut short by a crash (no newline, does not parse): where it starts and its
+    /// bytes. The only damage tolerated, and only by moving it to a side file.
+    pub torn_tail: Option<(u64, Vec<u8>)>,
+}
+
+/// Check a whole `index.txt` as `openssl ca` would load it: every line has six fields, a
+/// status, parseable dates and a hex serial, and no serial appears twice. Errors name the line
+/// and the fix; nothing is repaired here.
+pub fn check(path: &Path) -> Result<Checked> {
+    let bytes_len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read the CA database {}", path.display()))?
+        .len();
+    // a torn tail: the text after the last newline, if it does not parse
+    let tail = {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)
+            .with_context(|| format!("cannot read the CA database {}", path.display()))?;
+        let start = bytes_len.saturating_sub(65536);
+        f.seek(SeekFrom::Start(start))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        match buf.last() {
+            None | Some(b'\n') => None,
+            Some(_) => {
+                let cut = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+                let frag = &buf[cut..];
+                let parses = std::str::from_utf8(frag).is_ok_and(|t| IndexEntry::parse(t).is_ok());
+                (!parses && (start == 0 || cut > 0)).then(|| (start + cut as u64, frag.to_vec()))
+            }
+        }
+    };
+    let limit = tail.as_ref().map_or(u64::MAX, |(at, _)| *at);
+    let mut seen: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
+    let mut out = Checked {
+        torn_tail: tail,
+        ..Checked::default()
+    };
+    let mut err = None;
+    let r = scan_until(path, limit, |n, e| {
+        let serial: Serial = e
+            .serial
+            .parse()
+            .map_err(|x| anyhow::anyhow!("{}:{n}: serial {x}", path.display()))?;
+        if let Some(first) = seen.insert(serial.as_bytes().to_vec(), n) {
+            err = Some(anyhow::anyhow!(
+                "{}:{n}: serial {} appears again (first on line {first}); `openssl ca` refuses this database",
+                path.display(),
+                e.serial
+            ));
+            return Err(anyhow::anyhow!("duplicate"));
+        }
+        if out.max_serial.as_ref().is_none_or(|m| &serial > m) {
+            out.max_serial = Some(serial);
+        }
+        out.records += 1;
+        Ok(())
+    });
+    if let Some(e) = err {
+        return Err(e.context(Hint::new(
+            "the database is damaged: fix the line by hand (or restore a backup); pgcert will not guess",
+        )));
+    }
+    r.map_err(|e| {
+        e.context(Hint::new(
+            "the database is damaged: fix the line by hand (or restore a backup); pgcert will not guess",
+        ))
+    })?;
+    Ok(out)
+}
+
+/// `scan` limited to the bytes before `limit`.
+fn scan_until(
+    path: &Path,
+    limit: u64,
+    mut f: impl FnMut(usize, IndexEntry) -> Result<()>,
+) -> Result<()> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the CA database {}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file.take(limit));
+    let mut line = String::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        let len = reader
+            .read_line(&mut line)
+            .with_context(|| format!("cannot read the CA database {}", path.display()))?;
+        if len == 0 {
+            return Ok(());
+        }
+        n += 1;
+        let text = line.strip_suffix('\n').unwrap_or(&line);
+        if text.is_empty() {
+            continue;
+        }
+        let e =
+            IndexEntry::parse(text).map_err(|e| anyhow::anyhow!("{}:{n}: {e}", path.display()))?;
+        f(n, e)?;
+    }
 }
 
 /// Read every line of an `index.txt`. Errors name the line.

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use time::OffsetDateTime;
 
 use crate::ca::index::{self, IndexEntry, Status};
@@ -66,44 +66,33 @@ pub fn revoke(
 ) -> Result<IndexEntry> {
     let ca = txn.ca();
     let path = ca.index();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read the CA database {}", path.display()))?;
-    let entries = index::read_index(&path)?;
-    let known = entries
-        .iter()
-        .find(|e| e.serial.parse::<Serial>().ok().as_ref() == Some(serial));
-    let new_text = match (known, cert) {
-        (Some(e), _) => index::revoke_in_text(&text, &e.serial, now, reason)
-            .map_err(|e| anyhow!("cannot revoke: {e}"))?,
-        (None, Some(c)) => {
-            let mut t = text.clone();
-            if !t.is_empty() && !t.ends_with('\n') {
-                t.push('\n');
+    let mut known = false;
+    index::scan(&path, |_, e| {
+        known |= e.serial.parse::<Serial>().ok().as_ref() == Some(serial);
+        Ok(())
+    })?;
+    match (known, cert) {
+        (true, _) => {}
+        (false, Some(c)) => {
+            // a certificate of this CA made outside the database: recorded, then revoked
+            let old_len =
+                files::append_line(&path, &IndexEntry::for_new_cert(c).to_string(), |l| {
+                    IndexEntry::parse(l).is_ok()
+                })?;
+            if let Err(e) = txn.index_written(Some(&c.serial)) {
+                let _ = files::truncate(&path, old_len);
+                return Err(e);
             }
-            t.push_str(&IndexEntry::for_new_cert(c).to_string());
-            t.push('\n');
-            index::revoke_in_text(&t, &c.serial.to_string(), now, reason)
-                .map_err(|e| anyhow!("cannot revoke: {e}"))?
         }
-        (None, None) => {
+        (false, None) => {
             return Err(
                 anyhow!("serial {serial} is not in {}", path.display()).context(Hint::new(
                     "check the serial with 'pgcert list', or give the certificate with --cert",
                 )),
             );
         }
-    };
-    files::write_one(FileWrite::public(
-        path.clone(),
-        new_text.into_bytes(),
-        "CA database",
-        Overwrite::Replace,
-    ))?;
-    let after = index::read_index(&path)?;
-    after
-        .into_iter()
-        .find(|e| e.serial.parse::<Serial>().ok().as_ref() == Some(serial))
-        .ok_or_else(|| anyhow!("internal check failed: the revoked line is missing"))
+    }
+    txn.revoke_in_index(serial, reason, now)
 }
 
 /// The revoked entries of a database, for a CRL.
@@ -137,18 +126,64 @@ pub fn sign_ca_crl(
     now: OffsetDateTime,
 ) -> Result<Vec<u8>> {
     let ca = txn.ca();
-    let entries = index::read_index(&ca.index())?;
-    let revoked = revoked_list(&entries)?;
+    // only the revoked lines are kept in memory (streamed: 200,000 lines cost nothing)
+    let mut revoked_entries = Vec::new();
+    index::scan(&ca.index(), |_, e| {
+        if e.status == Status::Revoked {
+            revoked_entries.push(e);
+        }
+        Ok(())
+    })?;
+    let revoked = revoked_list(&revoked_entries)?;
+    // the highest CRL number this CA has issued, as crl.pem holds it
+    let issued_number = std::fs::read(ca.crl()).ok().and_then(|b| {
+        crate::pki::encoding::blocks(&b).ok().and_then(|blocks| {
+            blocks
+                .iter()
+                .filter_map(|b| crate::pki::crl::crl_info(&b.der).ok())
+                .find(|i| i.issuer == signer.cert().subject)
+                .and_then(|i| i.number)
+                .and_then(|n| n.parse::<Serial>().ok())
+        })
+    });
     let number = match std::fs::read_to_string(ca.crlnumber()) {
         Ok(t) => t.parse::<Serial>().map_err(|e| {
             anyhow!("{}: {e}", ca.crlnumber().display())
                 .context(Hint::new("crlnumber holds the next CRL number in hex"))
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Serial::from_bytes(&[1]),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match &issued_number {
+            None => Serial::from_bytes(&[1]),
+            Some(n) => {
+                return Err(anyhow!(
+                    "{} is missing, but {} holds CRL number {n}: a new CRL would reuse a number",
+                    ca.crlnumber().display(),
+                    ca.crl().display()
+                )
+                .context(Hint::new(format!(
+                    "restore it with the next number: echo {} > {}",
+                    n.next(),
+                    ca.crlnumber().display()
+                ))));
+            }
+        },
         Err(e) => {
             return Err(anyhow!(e).context(format!("cannot read {}", ca.crlnumber().display())));
         }
     };
+    if let Some(n) = &issued_number
+        && &number <= n
+    {
+        return Err(anyhow!(
+            "{} says {number}, but {} already holds CRL number {n}: CRL numbers must increase",
+            ca.crlnumber().display(),
+            ca.crl().display()
+        )
+        .context(Hint::new(format!(
+            "set it to the next number: echo {} > {}",
+            n.next(),
+            ca.crlnumber().display()
+        ))));
+    }
     let der = sign_crl(signer, &number, &revoked, days, now)
         .map_err(|e| anyhow!("{}: {e}", ca.dir().display()))?;
     files::write_one(FileWrite::public(
@@ -157,6 +192,7 @@ pub fn sign_ca_crl(
         "CA database",
         Overwrite::Replace,
     ))?;
+    txn.ca_written()?;
     Ok(der)
 }
 
@@ -256,70 +292,57 @@ pub struct Listed {
 
 /// The database as list entries, with expiry computed against `now`.
 pub fn list(entries: &[IndexEntry], now: OffsetDateTime) -> Result<Vec<Listed>> {
-    entries
-        .iter()
-        .map(|e| {
-            let expiry = index::parse_asn1_time(&e.expiry)
-                .map_err(|err| anyhow!("serial {}: {err}", e.serial))?;
-            let status = match e.status {
-                Status::Revoked => "revoked",
-                Status::Expired => "expired",
-                Status::Valid if expiry <= now => "expired",
-                Status::Valid => "valid",
-            };
-            let mut parts = e.revocation.split(',');
-            let revoked_at = if e.status == Status::Revoked {
-                parts
-                    .next()
-                    .and_then(|t| index::parse_asn1_time(t).ok())
-                    .map(crate::pki::inspect::when)
-            } else {
-                None
-            };
-            Ok(Listed {
-                serial: e.serial.clone(),
-                status,
-                not_after: crate::pki::inspect::when(expiry),
-                days_left: (expiry - now).whole_days(),
-                revoked_at,
-                reason: parts.next().map(str::to_string),
-                subject: e.subject.clone(),
-                expiry,
-            })
-        })
-        .collect()
+    entries.iter().map(|e| listed(e, now)).collect()
+}
+
+/// One database line as a list entry, with expiry computed against `now`.
+pub fn listed(e: &IndexEntry, now: OffsetDateTime) -> Result<Listed> {
+    let expiry =
+        index::parse_asn1_time(&e.expiry).map_err(|err| anyhow!("serial {}: {err}", e.serial))?;
+    let status = match e.status {
+        Status::Revoked => "revoked",
+        Status::Expired => "expired",
+        Status::Valid if expiry <= now => "expired",
+        Status::Valid => "valid",
+    };
+    let mut parts = e.revocation.split(',');
+    let revoked_at = if e.status == Status::Revoked {
+        parts
+            .next()
+            .and_then(|t| index::parse_asn1_time(t).ok())
+            .map(crate::pki::inspect::when)
+    } else {
+        None
+    };
+    Ok(Listed {
+        serial: e.serial.clone(),
+        status,
+        not_after: crate::pki::inspect::when(expiry),
+        days_left: (expiry - now).whole_days(),
+        revoked_at,
+        reason: parts.next().map(str::to_string),
+        subject: e.subject.clone(),
+        expiry,
+    })
 }
 
 /// Rewrite valid lines whose certificate has expired as `E` lines (`openssl ca -updatedb`).
 /// Returns how many changed.
 pub fn update_db(txn: &CaTxn, now: OffsetDateTime) -> Result<usize> {
-    let ca = txn.ca();
-    let path = ca.index();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut changed = 0;
-    let mut out = String::with_capacity(text.len());
-    for line in text.lines() {
-        match IndexEntry::parse(line) {
+    let changed = files::rewrite_lines(&txn.ca().index(), |line| {
+        Ok(match IndexEntry::parse(line) {
             Ok(mut e)
                 if e.status == Status::Valid
                     && index::parse_asn1_time(&e.expiry).is_ok_and(|t| t <= now) =>
             {
                 e.status = Status::Expired;
-                changed += 1;
-                out.push_str(&e.to_string());
+                Some(e.to_string())
             }
-            _ => out.push_str(line),
-        }
-        out.push('\n');
-    }
+            _ => None,
+        })
+    })?;
     if changed > 0 {
-        files::write_one(FileWrite::public(
-            path,
-            out.into_bytes(),
-            "CA database",
-            Overwrite::Replace,
-        ))?;
+        txn.index_written(None)?;
     }
     Ok(changed)
 }

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 
 use crate::ca::dir::CaDir;
 use crate::ca::index::{self, IndexEntry};
@@ -26,6 +26,42 @@ use crate::pki::serial::Serial;
 pub struct CaTxn {
     ca: CaDir,
     _file: File,
+    /// The highest serial in `index.txt`, known valid (see `check_index`).
+    index_max: std::cell::RefCell<Option<Serial>>,
+    /// The index was fully checked and found valid, but not yet remembered as such.
+    checked_unrecorded: std::cell::Cell<bool>,
+}
+
+/// Beside `index.txt`: its size, mtime and a hash of its tail when pgcert last wrote or fully
+/// checked it, and its highest serial. When the file still matches, it is known valid and the
+/// full check (200,000 lines) is skipped; any other change (`openssl ca`, an editor) triggers it.
+const INDEX_STATE: &str = ".pgcert.index-state";
+
+fn index_fingerprint(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
+    let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let m = f.metadata()?;
+    let start = m.len().saturating_sub(4096);
+    f.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)?;
+    let h = sha2::Sha256::digest(&tail);
+    Ok(format!(
+        "{} {}.{} {:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        m.len(),
+        m.mtime(),
+        m.mtime_nsec(),
+        h[0],
+        h[1],
+        h[2],
+        h[3],
+        h[4],
+        h[5],
+        h[6],
+        h[7]
+    ))
 }
 
 impl CaDir {
@@ -46,10 +82,15 @@ impl CaDir {
         // finish or undo what a killed pgcert left here (temp files, journaled placements);
         // newcerts/ copies are staged in this directory, so newcerts/ is never listed
         files::recover(self.dir());
-        Ok(CaTxn {
+        let txn = CaTxn {
             ca: self.clone(),
             _file: f,
-        })
+            index_max: std::cell::RefCell::new(None),
+            checked_unrecorded: std::cell::Cell::new(false),
+        };
+        let max = txn.check_index()?;
+        *txn.index_max.borrow_mut() = max;
+        Ok(txn)
     }
 }
 
@@ -57,6 +98,94 @@ impl CaTxn {
     /// The CA this transaction holds.
     pub fn ca(&self) -> &CaDir {
         &self.ca
+    }
+
+    /// Every write starts from an `index.txt` known to be valid: fully checked (as `openssl
+    /// ca` loads it) unless it is byte-for-byte what pgcert last wrote or checked. A last line
+    /// cut short by a crash is the one damage repaired, by moving it to a side file
+    /// (`index.txt.torn-TIME`); anything else is an error naming the line. Returns the highest
+    /// serial recorded.
+    fn check_index(&self) -> Result<Option<Serial>> {
+        let index = self.ca.index();
+        let state = self.ca.dir().join(INDEX_STATE);
+        let fp = index_fingerprint(&index)?;
+        if let Ok(t) = std::fs::read_to_string(&state)
+            && let Some((f, max)) = t.trim_end().split_once('\t')
+            && f == fp
+        {
+            return Ok(if max == "-" { None } else { max.parse().ok() });
+        }
+        let checked = index::check(&index)?;
+        if let Some((at, bytes)) = &checked.torn_tail {
+            let side = self.ca.dir().join(format!(
+                "index.txt.torn-{}",
+                time::OffsetDateTime::now_utc().unix_timestamp()
+            ));
+            files::write_one(FileWrite::public(
+                side,
+                bytes.clone(),
+                "torn index line",
+                Overwrite::Never,
+            ))?;
+            files::truncate(&index, *at)?;
+            self.record_index(checked.max_serial.as_ref())?;
+        }
+        // remembered only once this transaction changes the CA (a command that fails leaves the
+        // CA directory byte-identical)
+        self.checked_unrecorded.set(true);
+        Ok(checked.max_serial)
+    }
+
+    /// Remember `index.txt` as pgcert leaves it, with its highest serial.
+    fn record_index(&self, max: Option<&Serial>) -> Result<()> {
+        let fp = index_fingerprint(&self.ca.index())?;
+        let max_text = max.map_or_else(|| "-".to_string(), Serial::to_string);
+        files::write_one(
+            FileWrite::public(
+                self.ca.dir().join(INDEX_STATE),
+                format!("{fp}\t{max_text}\n").into_bytes(),
+                "CA database cache",
+                Overwrite::Replace,
+            )
+            .cache(),
+        )?;
+        Ok(())
+    }
+
+    /// After this transaction changed another file of the CA (`crlnumber`): remember a full
+    /// check it made, so the next command skips it.
+    pub fn ca_written(&self) -> Result<()> {
+        if self.checked_unrecorded.replace(false) {
+            self.record_index(self.index_max.borrow().as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// After this transaction wrote `index.txt` (adding `added`, if any): remember it.
+    pub fn index_written(&self, added: Option<&Serial>) -> Result<()> {
+        let mut max = self.index_max.borrow_mut();
+        if let Some(a) = added
+            && max.as_ref().is_none_or(|m| a > m)
+        {
+            *max = Some(a.clone());
+        }
+        self.record_index(max.as_ref())
+    }
+
+    /// Whether `serial` is already in `index.txt` (a full scan only when it is not above the
+    /// highest serial recorded).
+    fn in_index(&self, serial: &Serial) -> Result<Option<usize>> {
+        if self.index_max.borrow().as_ref().is_none_or(|m| serial > m) {
+            return Ok(None);
+        }
+        let mut found = None;
+        index::scan(&self.ca.index(), |n, e| {
+            if found.is_none() && e.serial.parse::<Serial>().ok().as_ref() == Some(serial) {
+                found = Some(n);
+            }
+            Ok(())
+        })?;
+        Ok(found)
     }
 
     /// Hand out the next serial, sign with it, record the certificate and put the outputs in
@@ -70,6 +199,16 @@ impl CaTxn {
     ) -> Result<(Issued, Vec<Written>)> {
         let serial = self.ca.read_serial()?;
         let newcert = self.ca.newcerts().join(format!("{serial}.pem"));
+        if let Some(line) = self.in_index(&serial)? {
+            return Err(anyhow!(
+                "serial {serial} (from {}) has already been issued: {}:{line} records it",
+                self.ca.serial().display(),
+                self.ca.index().display()
+            )
+            .context(Hint::new(
+                "the serial file is behind the database; set it above the highest serial in index.txt",
+            )));
+        }
         if newcert.exists() {
             return Err(anyhow!(
                 "serial {serial} (from {}) has already been issued: {} exists",
@@ -100,11 +239,12 @@ impl CaTxn {
             let issued = sign(serial.clone())?;
             if self.ca.unique_subject() {
                 let subject = &issued.cert.subject;
-                let entries = index::read_index(&self.ca.index())?;
-                if entries
-                    .iter()
-                    .any(|e| e.status == index::Status::Valid && &e.subject == subject)
-                {
+                let mut taken = false;
+                index::scan(&self.ca.index(), |_, e| {
+                    taken |= e.status == index::Status::Valid && &e.subject == subject;
+                    Ok(())
+                })?;
+                if taken {
                     return Err(anyhow!(
                         "{} has unique_subject = yes and already holds a valid certificate for {subject}",
                         self.ca.index_attr().display()
@@ -116,15 +256,22 @@ impl CaTxn {
             }
             if let Some(old) = revoke_old {
                 // will the old one be revocable? find out before anything is recorded
-                let text = std::fs::read_to_string(self.ca.index())
-                    .with_context(|| format!("cannot read {}", self.ca.index().display()))?;
-                index::revoke_in_text(
-                    &text,
-                    &old.to_string(),
-                    time::OffsetDateTime::now_utc(),
-                    Some("superseded"),
-                )
-                .map_err(|e| anyhow!("cannot revoke the old certificate: {e}"))?;
+                let mut status = None;
+                index::scan(&self.ca.index(), |_, e| {
+                    if e.serial.parse::<Serial>().ok().as_ref() == Some(old) {
+                        status = Some(e.status);
+                    }
+                    Ok(())
+                })?;
+                match status {
+                    None => bail!(
+                        "cannot revoke the old certificate: serial {old} is not in the database"
+                    ),
+                    Some(index::Status::Revoked) => {
+                        bail!("cannot revoke the old certificate: serial {old} is already revoked")
+                    }
+                    Some(_) => {}
+                }
             }
             let placement = prepare(&issued)?;
             let mut record = Staging::new();
@@ -166,11 +313,13 @@ impl CaTxn {
                     return Err(e);
                 }
             };
+        self.index_written(Some(&serial))?;
         // 4. the outputs
         let written = match placement.place() {
             Ok(written) => written,
             Err(e) => {
                 let _ = files::truncate(&self.ca.index(), old_len);
+                let _ = self.record_index(self.index_max.borrow().as_ref());
                 files::remove_placed(&newcert);
                 undo_serial();
                 return Err(e);
@@ -179,7 +328,8 @@ impl CaTxn {
         // 5. (renew --revoke-old) revoke the old certificate only now that the new files are in
         //    place: a kill before this leaves the old one valid, never a revoked one in use
         if let Some(old) = revoke_old {
-            self.revoke_in_index(old, "superseded").map_err(|e| {
+            self.revoke_in_index(old, Some("superseded"), time::OffsetDateTime::now_utc())
+                .map_err(|e| {
                 e.context(Hint::new(format!(
                     "the new certificate is in place; revoke the old one with 'pgcert revoke --ca {} {old} --reason superseded'",
                     self.ca.dir().display()
@@ -189,24 +339,17 @@ impl CaTxn {
         Ok((issued, written))
     }
 
-    /// Mark `serial` revoked in `index.txt` (rewritten atomically).
-    fn revoke_in_index(&self, serial: &Serial, reason: &str) -> Result<()> {
-        let before = std::fs::read_to_string(self.ca.index())
-            .with_context(|| format!("cannot read {}", self.ca.index().display()))?;
-        let after = index::revoke_in_text(
-            &before,
-            &serial.to_string(),
-            time::OffsetDateTime::now_utc(),
-            Some(reason),
-        )
-        .map_err(|e| anyhow!("cannot revoke the old certificate: {e}"))?;
-        files::write_one(FileWrite::public(
-            self.ca.index(),
-            after.into_bytes(),
-            "CA database",
-            Overwrite::Replace,
-        ))?;
-        Ok(())
+    /// Mark `serial` revoked in `index.txt` (streamed, rewritten atomically).
+    pub fn revoke_in_index(
+        &self,
+        serial: &Serial,
+        reason: Option<&str>,
+        now: time::OffsetDateTime,
+    ) -> Result<IndexEntry> {
+        let e = index::revoke_in_file(&self.ca.index(), serial, now, reason)
+            .map_err(|e| anyhow!("cannot revoke: {e:#}"))?;
+        self.index_written(None)?;
+        Ok(e)
     }
 }
 

@@ -137,6 +137,18 @@ pub fn run(ctx: &Ctx, mut a: Args) -> anyhow::Result<()> {
     let crl_overwrite = Overwrite::forced_or(ctx.force, Overwrite::SameKind(Artefact::Crl));
     if let Some(o) = &a.out {
         files::Staging::precheck(&[(o.as_path(), crl_overwrite)])?;
+        // a CRL number is spent only when the file can be written
+        let dir = files::parent_dir(o);
+        if !dir.is_dir() {
+            return Err(anyhow!(
+                "cannot write {}: {} is not a directory",
+                o.display(),
+                dir.display()
+            )
+            .context(Hint::new(
+                "create the directory first, or choose another --out",
+            )));
+        }
     }
     let now = time::OffsetDateTime::now_utc();
     let waiting = |d: &Path| {

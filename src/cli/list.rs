@@ -7,7 +7,7 @@ use crate::ca::revocation::{self, Listed};
 use crate::cli::Ctx;
 use crate::pki::crl::crl_info;
 use crate::pki::encoding;
-use crate::report::{Mode, Outcome};
+use crate::report::Mode;
 
 pub(crate) const HELP: &str = "Columns: serial, status (valid, revoked, expired: a valid line past its notAfter is shown \
 expired), expiry date, days left, subject. --expiring 30d keeps valid certificates that expire within that time (d for \
@@ -60,28 +60,36 @@ pub struct Args {
     update_db: bool,
 }
 
-fn table(rows: &[Listed]) -> String {
-    let w = rows
-        .iter()
-        .map(|r| r.serial.len())
-        .max()
-        .unwrap_or(6)
-        .max(6);
-    let mut out = format!(
-        "{:<w$}  {:<7}  {:<10}  {:>5}  SUBJECT\n",
-        "SERIAL", "STATUS", "EXPIRES", "DAYS"
-    );
-    for r in rows {
-        out.push_str(&format!(
-            "{:<w$}  {:<7}  {:<10}  {:>5}  {}\n",
-            r.serial,
-            r.status,
-            &r.not_after[..10.min(r.not_after.len())],
-            r.days_left,
-            crate::error::sanitize(&r.subject)
-        ));
+fn row(r: &Listed, w: usize) -> String {
+    format!(
+        "{:<w$}  {:<7}  {:<10}  {:>5}  {}\n",
+        r.serial,
+        r.status,
+        &r.not_after[..10.min(r.not_after.len())],
+        r.days_left,
+        crate::error::sanitize(&r.subject)
+    )
+}
+
+/// Output buffered in 64 KiB pieces, so a 200,000-line listing never sits in memory whole.
+struct Chunked<'a> {
+    ctx: &'a Ctx,
+    buf: String,
+}
+
+impl Chunked<'_> {
+    fn push(&mut self, s: &str) {
+        self.buf.push_str(s);
+        if self.buf.len() >= 1 << 16 {
+            self.flush();
+        }
     }
-    out
+    fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.ctx.report.data(&self.buf);
+            self.buf.clear();
+        }
+    }
 }
 
 /// Run.
@@ -97,17 +105,24 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             if n == 1 { "y" } else { "ies" }
         ));
     }
-    let entries = index::read_index(&ca.index())?;
-    let mut rows = revocation::list(&entries, now)?;
-    if let Some(s) = &a.status {
-        rows.retain(|r| r.status == s);
-    }
-    if let Some(d) = a.expiring {
-        // a limit past the last representable time includes everything
-        rows.retain(|r| {
-            r.status == "valid" && now.checked_add(d).is_none_or(|limit| r.expiry <= limit)
-        });
-    }
+    // streamed twice at most (the table's serial width, then the rows): memory stays flat
+    // however large the database
+    let keep = |r: &Listed| {
+        a.status.as_deref().is_none_or(|s| r.status == s)
+            && a.expiring.is_none_or(|d| {
+                // a limit past the last representable time includes everything
+                r.status == "valid" && now.checked_add(d).is_none_or(|limit| r.expiry <= limit)
+            })
+    };
+    let each = |f: &mut dyn FnMut(Listed)| -> anyhow::Result<()> {
+        index::scan(&ca.index(), |_, e| {
+            let r = revocation::listed(&e, now)?;
+            if keep(&r) {
+                f(r);
+            }
+            Ok(())
+        })
+    };
     // an expired CRL locks every client out of PostgreSQL: say so here too
     if let Ok(bytes) = std::fs::read(ca.crl())
         && let Some(first) = encoding::blocks(&bytes)
@@ -133,18 +148,46 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     }
     match ctx.report.mode() {
         Mode::Human => {
-            ctx.report.data(&table(&rows));
+            let mut w = 6;
+            each(&mut |r| w = w.max(r.serial.len()))?;
+            let mut out = Chunked {
+                ctx,
+                buf: format!(
+                    "{:<w$}  {:<7}  {:<10}  {:>5}  SUBJECT\n",
+                    "SERIAL", "STATUS", "EXPIRES", "DAYS"
+                ),
+            };
+            each(&mut |r| out.push(&row(&r, w)))?;
+            out.flush();
             for n in notes {
                 ctx.report.status(&n);
             }
         }
-        _ => ctx.report.finish(&Outcome {
-            command: "list".into(),
-            ca: Some(ctx.ca.clone()),
-            entries: rows,
-            notes,
-            ..Default::default()
-        }),
+        Mode::Json => {
+            let mut out = Chunked {
+                ctx,
+                buf: format!(
+                    "{{\n  \"command\": \"list\",\n  \"files\": [],\n  \"certificates\": [],\n  \"ca\": {},\n  \"entries\": [",
+                    serde_json::to_string(&ctx.ca)?
+                ),
+            };
+            let mut first = true;
+            let mut failed = None;
+            each(&mut |r| match serde_json::to_string(&r) {
+                Ok(j) => {
+                    out.push(if first { "\n    " } else { ",\n    " });
+                    out.push(&j);
+                    first = false;
+                }
+                Err(e) => failed = Some(e),
+            })?;
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            out.push(if first { "]\n}\n" } else { "\n  ]\n}\n" });
+            out.flush();
+        }
+        Mode::Quiet => {}
     }
     Ok(())
 }

@@ -252,7 +252,9 @@ pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> 
     let created = crate::files::create_dir(&req.outputs.dir, crate::files::MODE_DIR)?;
     crate::files::give_dirs(&created, req.outputs.owner)
         .inspect_err(|_| crate::files::remove_created_dirs(&created))?;
-    let txn = ca.lock(waiting)?;
+    let txn = ca
+        .lock(waiting)
+        .inspect_err(|_| crate::files::remove_created_dirs(&created))?;
     let result = txn.issue_and_record(
         |serial| {
             let mut spec = req.spec.clone();

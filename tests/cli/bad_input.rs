@@ -527,3 +527,85 @@ fn in_place_key_rewrites_keep_a_mode_postgres_accepts() {
     sb.ok(&["key", "encrypt", "server.key", "--passout", "pass:secret"]);
     assert_eq!(sb.mode("server.key"), 0o600);
 }
+
+/// A damaged CA database is an error naming the line, never repaired silently, and the CA
+/// directory stays byte-identical; the one repair (a line cut short by a crash) keeps the cut
+/// bytes in a side file. Serials are checked against index.txt, CRL numbers against crl.pem.
+#[test]
+fn damaged_databases_are_named_not_repaired() {
+    let sb = with_cas();
+    sb.ok(&["issue", "client", "--ca", "ca", "--cn", "a", "--out", "a"]);
+    let index = sb.read("ca/index.txt");
+    let line = index.lines().next().unwrap().to_string();
+    // a duplicate serial (openssl ca refuses such a database; crl would list it twice)
+    sb.write("ca/index.txt", format!("{index}{line}\n"));
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "b", "--out", "b"],
+        &["index.txt:2", "appears again (first on line 1)"],
+    );
+    fails_cleanly(
+        &sb,
+        &["crl", "--ca", "ca"],
+        &["index.txt:2", "appears again"],
+    );
+    // a complete but malformed line
+    sb.write(
+        "ca/index.txt",
+        format!("{index}V\t361231235959Z\t\tNOTHEX\tunknown\t/CN=x\n"),
+    );
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "b", "--out", "b"],
+        &["index.txt:2", "not hexadecimal"],
+    );
+    // a line cut short by a crash: moved to a side file, the rest kept, issuance goes on
+    sb.write("ca/index.txt", format!("{index}V\t3612312"));
+    sb.ok(&["issue", "client", "--ca", "ca", "--cn", "b", "--out", "b"]);
+    let side: Vec<String> = std::fs::read_dir(sb.path("ca"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("index.txt.torn-"))
+        .collect();
+    assert_eq!(side.len(), 1, "{side:?}");
+    assert_eq!(sb.read(&format!("ca/{}", side[0])), "V\t3612312");
+    assert_eq!(sb.read("ca/index.txt").lines().count(), 2);
+    sb.openssl_ok(&["ca", "-config", "ca/openssl.cnf", "-updatedb"]);
+    // serial behind the database with the newcerts copy gone: the index still refuses it
+    let used = sb
+        .read("ca/index.txt")
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .nth(3)
+        .unwrap()
+        .to_string();
+    std::fs::remove_file(sb.path(&format!("ca/newcerts/{used}.pem"))).unwrap();
+    sb.write("ca/serial", format!("{used}\n"));
+    fails_cleanly(
+        &sb,
+        &["issue", "client", "--ca", "ca", "--cn", "c", "--out", "c"],
+        &["already been issued", "index.txt:1"],
+    );
+    sb.write("ca/serial", "7F00\n");
+    // crlnumber: never reused, never behind crl.pem
+    sb.ok(&["crl", "--ca", "ca"]);
+    let n = sb.read("ca/crlnumber");
+    std::fs::remove_file(sb.path("ca/crlnumber")).unwrap();
+    fails_cleanly(
+        &sb,
+        &["crl", "--ca", "ca"],
+        &["crlnumber is missing", "echo"],
+    );
+    sb.write("ca/crlnumber", "01\n");
+    fails_cleanly(&sb, &["crl", "--ca", "ca"], &["CRL numbers must increase"]);
+    sb.write("ca/crlnumber", &n);
+    // an --out the CRL cannot be written to spends no CRL number
+    fails_cleanly(
+        &sb,
+        &["crl", "--ca", "ca", "--out", "missing/dir/crl.pem"],
+        &["missing/dir", "not a directory"],
+    );
+    sb.ok(&["crl", "--ca", "ca"]);
+}
