@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when it is missing (PostgreSQL 15,
-# psql, openssl, Java and PgJDBC; apt-get, as root), then checks formatting and lints and runs every test.
+# psql, openssl, Java and PgJDBC with apt-get, as root; pkilint with pip), then checks formatting
+# and lints and runs every test.
 # With CI=true no PostgreSQL or OpenSSL test may skip: a missing tool fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,17 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "missing ${need[*]}: install them (apt-get install ${need[*]}) or run as root" >&2
+  fi
+fi
+
+# pkilint (RFC 5280 linter) for tests/cli/lint.rs, from PyPI
+if ! command -v lint_pkix_cert >/dev/null; then
+  if command -v pip3 >/dev/null || command -v pip >/dev/null; then
+    echo "installing: pkilint (pip)" >&2
+    "$(command -v pip3 || command -v pip)" install --quiet pkilint >/dev/null 2>&1 \
+      || echo "could not install pkilint with pip" >&2
+  else
+    echo "missing pkilint: pip install pkilint" >&2
   fi
 fi
 

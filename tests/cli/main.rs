@@ -13,6 +13,7 @@ mod help;
 mod inspect;
 mod jdbc;
 mod keys;
+mod lint;
 mod postgres;
 mod probe;
 mod quickstart;
