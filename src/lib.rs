@@ -7,6 +7,8 @@ pub mod ca;
 pub mod cli;
 pub mod error;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod issuance;
 pub mod passphrase;
 pub mod pki;

@@ -200,13 +200,18 @@ impl CaDir {
     /// when the file is missing).
     pub(crate) fn unique_subject(&self) -> bool {
         match std::fs::read_to_string(self.index_attr()) {
-            Ok(t) => t.lines().any(|l| {
-                let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
-                l.eq_ignore_ascii_case("unique_subject=yes")
-            }),
+            Ok(t) => unique_subject_in(&t),
             Err(_) => true,
         }
     }
+}
+
+/// `unique_subject = yes` in the text of an `index.txt.attr`.
+pub fn unique_subject_in(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l: String = l.chars().filter(|c| !c.is_whitespace()).collect();
+        l.eq_ignore_ascii_case("unique_subject=yes")
+    })
 }
 
 /// Read exactly one certificate from a file (PEM or DER).

@@ -244,6 +244,8 @@ impl PrivateKey {
     }
 
     /// Read a PKCS#8 encrypted key (PEM `ENCRYPTED PRIVATE KEY` or DER) with its passphrase.
+    /// The key derivation's cost comes from the file: parameters beyond what any tool writes are
+    /// refused before they are run (a hostile file could otherwise ask for gigabytes or hours).
     /// PBES2 with PBKDF2 or scrypt, AES or 3DES, as OpenSSL 1.1 and 3 write them.
     pub fn from_encrypted_bytes(bytes: &[u8], passphrase: &str) -> Result<PrivateKey, KeyError> {
         let der = if encoding::looks_like_pem(bytes) {
@@ -259,6 +261,7 @@ impl PrivateKey {
         };
         let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
             .map_err(|e| KeyError::NotAKey(format!("bad encrypted PKCS#8: {e}")))?;
+        check_kdf_cost(&info.encryption_algorithm)?;
         // A wrong passphrase usually fails the padding check, but about 1 in 256 times the
         // garbage has valid padding and fails later as ASN.1: both mean "wrong passphrase".
         // Only an algorithm pgcert does not implement is reported as unsupported.
@@ -430,8 +433,80 @@ impl PrivateKey {
     }
 }
 
+/// Most memory scrypt may use (OpenSSL's own default limit is 32 MiB; `openssl pkcs8 -scrypt`
+/// writes 16 MiB), and most PBKDF2 iterations (OpenSSL writes 2,048; 10,000,000 take seconds).
+const MAX_SCRYPT_BYTES: u128 = 256 << 20;
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
+fn check_kdf_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), KeyError> {
+    use pkcs8::pkcs5::pbes2::Kdf;
+    let pkcs8::pkcs5::EncryptionScheme::Pbes2(params) = scheme else {
+        return Ok(());
+    };
+    match &params.kdf {
+        Kdf::Pbkdf2(p) if p.iteration_count > MAX_PBKDF2_ITERATIONS => {
+            Err(KeyError::Unsupported(format!(
+                "PBKDF2 with {} iterations (more than {MAX_PBKDF2_ITERATIONS}); re-encrypt the key with usual parameters",
+                p.iteration_count
+            )))
+        }
+        Kdf::Scrypt(p) => {
+            let bytes = 128u128 * u128::from(p.block_size) * u128::from(p.cost_parameter)
+                + 128u128 * u128::from(p.block_size) * u128::from(p.parallelization);
+            if bytes > MAX_SCRYPT_BYTES {
+                Err(KeyError::Unsupported(format!(
+                    "scrypt parameters that need {} MiB (N={}, r={}, p={}; at most 256 MiB); re-encrypt the key with usual parameters",
+                    bytes >> 20,
+                    p.cost_parameter,
+                    p.block_size,
+                    p.parallelization
+                )))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hostile_key_derivation_costs_are_refused_before_running() {
+        use pkcs8::der::Encode;
+        use pkcs8::pkcs5::pbes2::{EncryptionScheme, Kdf, Parameters, ScryptParams};
+        let scrypt = |n: u64| {
+            let params = Parameters {
+                kdf: Kdf::Scrypt(ScryptParams {
+                    salt: (&[7u8; 16][..]).try_into().unwrap(),
+                    cost_parameter: n,
+                    block_size: 8,
+                    parallelization: 1,
+                    key_length: Some(32),
+                }),
+                encryption: EncryptionScheme::Aes256Cbc { iv: [0; 16] },
+            };
+            pkcs8::EncryptedPrivateKeyInfo {
+                encryption_algorithm: params.into(),
+                encrypted_data: pkcs8::der::asn1::OctetString::new(vec![0u8; 48]).unwrap(),
+            }
+            .to_der()
+            .unwrap()
+        };
+        // N = 2^30, r = 8: 128 GiB; refused at once, not run
+        let t = std::time::Instant::now();
+        match PrivateKey::from_encrypted_bytes(&scrypt(1 << 30), "x") {
+            Err(KeyError::Unsupported(m)) => assert!(m.contains("scrypt"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        // OpenSSL's own parameters (N = 2^14, r = 8: 16 MiB) run, and fail as a wrong passphrase
+        assert!(matches!(
+            PrivateKey::from_encrypted_bytes(&scrypt(1 << 14), "x"),
+            Err(KeyError::WrongPassphrase)
+        ));
+    }
     use super::*;
 
     #[test]
