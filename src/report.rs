@@ -103,6 +103,15 @@ pub struct CrlSummary {
     pub issuer_hash: String,
 }
 
+/// Lines for one configuration file or command, printed on stdout under `# title`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snippet {
+    /// Where the lines go ("pg_hba.conf", "run on the standby host" ...).
+    pub title: String,
+    /// The lines.
+    pub lines: Vec<String>,
+}
+
 /// What a command did.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Outcome {
@@ -124,6 +133,9 @@ pub struct Outcome {
     /// Settings to paste (quickstart): postgresql.conf, pg_hba.conf, psql.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settings: Option<Settings>,
+    /// Configuration to paste, by file (`issue replication`, `issue pgbouncer`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub snippets: Vec<Snippet>,
     /// What each population of clients will make of the server (`rotate`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub clients: Vec<crate::issuance::rotation::Prediction>,
@@ -281,6 +293,20 @@ impl Reporter {
                 }
                 if let Some(s) = &outcome.settings {
                     self.data(&s.text());
+                }
+                let mut text = String::new();
+                for s in &outcome.snippets {
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(&format!("# {}\n", s.title));
+                    for l in &s.lines {
+                        text.push_str(l);
+                        text.push('\n');
+                    }
+                }
+                if !text.is_empty() {
+                    self.data(&text);
                 }
             }
         }

@@ -59,6 +59,9 @@ pub enum IssueCommand {
     /// Client certificate (clientAuth) whose CN is the database user.
     #[command(after_long_help = CLIENT_HELP)]
     Client(ClientArgs),
+    /// A streaming standby's client certificate, with the primary's and standby's settings.
+    #[command(after_long_help = crate::cli::replication::HELP)]
+    Replication(crate::cli::replication::Args),
 }
 
 /// Flags common to both.
@@ -102,6 +105,7 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
     let (role, leaf, cluster_args, owner_args) = match cmd {
         IssueCommand::Server(a) => (LeafRole::Server, a.leaf, Some(a.cluster), None),
         IssueCommand::Client(a) => (LeafRole::Client, a.leaf, None, Some(a.owner)),
+        IssueCommand::Replication(a) => return crate::cli::replication::run(ctx, a),
     };
     let cluster = match &cluster_args {
         Some(c) => c.open()?,

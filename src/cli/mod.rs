@@ -15,6 +15,7 @@ pub mod list;
 pub mod probe;
 pub mod quickstart;
 pub mod renew;
+pub mod replication;
 pub mod req;
 pub mod revoke;
 pub mod rotate;

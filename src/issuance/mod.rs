@@ -489,3 +489,4 @@ pub fn sign_loose(
 }
 pub mod quickstart;
 pub mod rotation;
+pub mod set;

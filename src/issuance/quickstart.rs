@@ -8,7 +8,8 @@ use anyhow::{Result, anyhow};
 
 use crate::ca::CaDir;
 use crate::files::{self, FileWrite, Overwrite, Written};
-use crate::issuance::{self, CaRequest, LeafRequest, LeafRole, Outputs, SubjectKey};
+use crate::issuance::set::{Content, FileSpec, Layout, Member, issue_set};
+use crate::issuance::{self, CaRequest, LeafRole, Outputs, SubjectKey};
 use crate::passphrase::PassSource;
 use crate::pki::inspect::CertInfo;
 use crate::pki::issue::{CertSpec, Validity};
@@ -159,41 +160,50 @@ pub fn quickstart(
             ("root-ca", root_dir.join("cacert.pem"), root.cert),
             ("intermediate-ca", inter_dir.join("cacert.pem"), inter.cert),
         ];
-        for (role, profile, subject, sans, outputs) in [
-            (
-                LeafRole::Server,
-                "server",
-                server_subject.clone(),
-                sans.clone(),
-                &server_out,
-            ),
-            (
-                LeafRole::Client,
-                "client",
-                user_subject.clone(),
-                vec![],
-                &client_out,
-            ),
-        ] {
-            let r = issuance::issue_leaf(
-                &inter_ca,
-                LeafRequest {
-                    role,
-                    spec: spec(profile, subject, sans)?,
-                    key: SubjectKey::private(keygen()?),
-                    revoke_old: None,
-                    outputs: outputs.clone(),
-                    allow_outlive: false,
-                },
-                |d| waiting(d),
-            )?;
-            written.extend(r.written);
-            made.push((
-                profile_role(profile),
-                outputs.dir.join(format!("{}.crt", outputs.base)),
-                r.issued.cert,
-            ));
-        }
+        // the server and the client certificate and their files: one set, one transaction
+        let sd = &req.server_dir;
+        let server_file = |content, name: &str| FileSpec {
+            owner: Some(req.owner),
+            ..FileSpec::new(0, content, sd.join(name))
+        };
+        let layout = Layout {
+            files: vec![
+                server_file(Content::KeyPem, "server.key"),
+                server_file(Content::Chain, "server.crt"),
+                server_file(Content::Roots, "root.crt"),
+                FileSpec::new(1, Content::KeyPem, client_dir.join("postgresql.key")),
+                FileSpec::new(1, Content::KeyDer, client_dir.join("postgresql.pk8")),
+                FileSpec::new(1, Content::Chain, client_dir.join("postgresql.crt")),
+                FileSpec::new(1, Content::Roots, client_dir.join("root.crt")),
+            ],
+            owner: None,
+            force: req.force,
+        };
+        let members = vec![
+            Member {
+                name: "server".into(),
+                spec: spec("server", server_subject.clone(), sans.clone())?,
+                key: SubjectKey::private(keygen()?),
+            },
+            Member {
+                name: "client".into(),
+                spec: spec("client", user_subject.clone(), vec![])?,
+                key: SubjectKey::private(keygen()?),
+            },
+        ];
+        let r = issue_set(&inter_ca, members, &layout, false, |d| waiting(d))?;
+        written.extend(r.written);
+        let mut issued = r.issued.into_iter();
+        made.push((
+            "server",
+            sd.join("server.crt"),
+            issued.next().expect("two members").cert,
+        ));
+        made.push((
+            "client",
+            client_dir.join("postgresql.crt"),
+            issued.next().expect("two members").cert,
+        ));
         // PostgreSQL sets CRL_CHECK_ALL: one CRL per CA of the chain, in one file, signed
         // now for --crl-days (this also refreshes the intermediate's crl.pem)
         let now = time::OffsetDateTime::now_utc();
@@ -270,11 +280,4 @@ pub fn quickstart(
         crl_path,
         crl_next_update,
     })
-}
-
-fn profile_role(profile: &str) -> &'static str {
-    match profile {
-        "server" => "server",
-        _ => "client",
-    }
 }

@@ -401,6 +401,30 @@ impl PrivateKey {
         Ok(encoding::to_pem("ENCRYPTED PRIVATE KEY", doc.as_bytes()))
     }
 
+    /// SEC1 `EC PRIVATE KEY` PEM (ECDSA keys only), the form `openssl ec` writes and some
+    /// Kubernetes operators read.
+    pub fn sec1_pem(&self) -> Result<String, KeyError> {
+        use pkcs8::DecodePrivateKey;
+        let unsupported = || {
+            KeyError::Unsupported(format!(
+                "{} key in SEC1 form (ECDSA only)",
+                self.kind.describe()
+            ))
+        };
+        let der = match self.kind {
+            KeyKind::P256 => p256::SecretKey::from_pkcs8_der(&self.pkcs8)
+                .map_err(|_| unsupported())?
+                .to_sec1_der()
+                .map_err(|e| KeyError::NotAKey(e.to_string()))?,
+            KeyKind::P384 => p384::SecretKey::from_pkcs8_der(&self.pkcs8)
+                .map_err(|_| unsupported())?
+                .to_sec1_der()
+                .map_err(|e| KeyError::NotAKey(e.to_string()))?,
+            _ => return Err(unsupported()),
+        };
+        Ok(encoding::to_pem("EC PRIVATE KEY", &der))
+    }
+
     /// PKCS#1 `RSA PRIVATE KEY` PEM (RSA keys only), the "traditional" form.
     pub fn pkcs1_pem(&self) -> Result<String, KeyError> {
         use rsa::pkcs1::EncodeRsaPrivateKey;

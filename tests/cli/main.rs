@@ -18,4 +18,5 @@ mod postgres;
 mod probe;
 mod quickstart;
 mod revocation;
+mod sets;
 mod support;

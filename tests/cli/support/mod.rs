@@ -471,6 +471,35 @@ impl PgServer {
         );
     }
 
+    /// A query's result (unaligned, tuples only), over the Unix socket.
+    pub fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-tA", "-U", "postgres", "-d", "postgres", "-h"])
+            .arg(&self.socket_dir)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-c", sql])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A server whose data directory `sandbox/NAME/data` is made by someone else (a
+    /// pg_basebackup standby): only the socket directory and a port are prepared.
+    pub fn prepared(sb: &Sandbox, name: &str) -> PgServer {
+        let base = sb.path(name);
+        let socket_dir = base.join("sock");
+        std::fs::create_dir_all(&socket_dir).unwrap();
+        sb.chown_postgres(name);
+        PgServer {
+            log: base.join("log"),
+            data: base.join("data"),
+            port: free_port(),
+            socket_dir,
+            child: None,
+        }
+    }
+
     /// The current value of a setting, over the Unix socket.
     pub fn setting(&self, name: &str) -> String {
         let out = Command::new("psql")
