@@ -14,6 +14,7 @@ id postgres >/dev/null 2>&1 || need+=(postgresql-15)
 command -v keytool >/dev/null || need+=(openjdk-17-jre-headless)   # PKCS#12 and PgJDBC tests
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 command -v flock >/dev/null || need+=(util-linux)
+command -v pgbouncer >/dev/null || need+=(pgbouncer)                # the pgBouncer set's test
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}" >&2

@@ -62,6 +62,9 @@ pub enum IssueCommand {
     /// A streaming standby's client certificate, with the primary's and standby's settings.
     #[command(after_long_help = crate::cli::replication::HELP)]
     Replication(crate::cli::replication::Args),
+    /// pgBouncer's two certificates (towards clients and towards PostgreSQL) and its settings.
+    #[command(after_long_help = crate::cli::pgbouncer::HELP)]
+    Pgbouncer(crate::cli::pgbouncer::Args),
 }
 
 /// Flags common to both.
@@ -106,6 +109,7 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
         IssueCommand::Server(a) => (LeafRole::Server, a.leaf, Some(a.cluster), None),
         IssueCommand::Client(a) => (LeafRole::Client, a.leaf, None, Some(a.owner)),
         IssueCommand::Replication(a) => return crate::cli::replication::run(ctx, a),
+        IssueCommand::Pgbouncer(a) => return crate::cli::pgbouncer::run(ctx, a),
     };
     let cluster = match &cluster_args {
         Some(c) => c.open()?,

@@ -12,6 +12,7 @@ pub mod init_ca;
 pub mod issue;
 pub mod key;
 pub mod list;
+pub mod pgbouncer;
 pub mod probe;
 pub mod quickstart;
 pub mod renew;

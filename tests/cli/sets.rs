@@ -1,5 +1,6 @@
-//! Sets for the pieces around the database: streaming replication (and, later, pgBouncer and
-//! Kubernetes), each tested with real servers on 127.0.0.1.
+#![allow(clippy::disallowed_methods)] // test scaffolding writes config files directly
+//! Sets for the pieces around the database: streaming replication and pgBouncer, each tested
+//! with real servers on 127.0.0.1.
 
 use crate::support::{PgServer, Sandbox, json, postgres_available};
 
@@ -113,4 +114,148 @@ fn replication_set_streams_over_verify_full_and_revocation_stops_it() {
     let out = as_postgres(&again);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("revoked"), "{err}");
+}
+
+/// A pgBouncer started as the `postgres` user with `ini`, stopped on drop.
+struct Bouncer {
+    child: std::process::Child,
+}
+
+impl Bouncer {
+    fn start(sb: &Sandbox, ini: &str, port: u16) -> Bouncer {
+        sb.write("bouncer/pgbouncer.ini", ini);
+        sb.chown_postgres("bouncer");
+        let mut child = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", "pgbouncer"])
+            .arg(sb.path("bouncer/pgbouncer.ini"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Bouncer { child };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "pgbouncer did not start: {}",
+            std::fs::read_to_string(sb.path("bouncer/log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `issue pgbouncer`: with the printed settings, a client with a certificate connects through a
+/// real pgBouncer to PostgreSQL with verify-full and cert authentication on both hops; a wrong
+/// host name on either hop is refused.
+#[test]
+fn pgbouncer_set_secures_both_hops() {
+    if !postgres_available() || !crate::support::require("pgbouncer") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "alice", "--out", "alice",
+    ]);
+    let j = json(&sb.ok(&[
+        "--json",
+        "issue",
+        "pgbouncer",
+        "--ca",
+        "inter",
+        "--host",
+        "localhost",
+        "--user",
+        "alice",
+        "--out",
+        "bouncer/tls",
+    ]));
+    let mut pg = PgServer::serving(&sb, "pg", "inter", &[]);
+    pg.conf("ssl_ca_file = 'root.crt'");
+    let hba = snippet(&j, "pg_hba.conf")
+        .join("\n")
+        .replace("POOLER_ADDRESS", "127.0.0.1");
+    pg.hba(&hba);
+    sb.write(
+        "pg/data/pg_ident.conf",
+        snippet(&j, "pg_ident.conf").join("\n") + "\n",
+    );
+    sb.chown_postgres("pg/data/pg_ident.conf");
+    pg.start();
+    pg.sql("create role alice login");
+    // the auth_file as printed
+    let auth_title = j["snippets"][1]["title"].as_str().unwrap().to_string();
+    let auth_path = auth_title.split(' ').next().unwrap().to_string();
+    std::fs::write(&auth_path, snippet(&j, &auth_path).join("\n") + "\n").unwrap();
+    let port = free_port();
+    let ini = |backend_host: &str| {
+        format!(
+            "[databases]\npostgres = host={backend_host} port={} dbname=postgres\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nserver_login_retry = 1\nserver_connect_timeout = 3\nquery_wait_timeout = 2\nunix_socket_dir =\nlogfile = {}\npidfile = {}\n{}\n",
+            pg.port,
+            sb.path("bouncer/log").display(),
+            sb.path("bouncer/pid").display(),
+            snippet(&j, "pgbouncer.ini").join("\n")
+        )
+    };
+    let psql = |host: &str| {
+        let out = std::process::Command::new("psql")
+            .arg("-X")
+            .arg(format!(
+                "host={host} port={port} user=alice dbname=postgres sslmode=verify-full sslrootcert={} sslcert={} sslkey={} connect_timeout=10",
+                sb.path("root/cacert.pem").display(),
+                sb.path("alice/postgresql.crt").display(),
+                sb.path("alice/postgresql.key").display()
+            ))
+            .args(["-tAc", "select current_user || ' ' || s.ssl || ' ' || s.client_dn from pg_stat_ssl s where s.pid = pg_backend_pid()"])
+            .env("HOME", sb.path("home"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    {
+        let _b = Bouncer::start(&sb, &ini("localhost"), port);
+        // both hops: the client verified the pooler (verify-full), the pooler logged in to
+        // PostgreSQL over TLS with its own certificate, mapped to alice
+        let (ok, out) = psql("localhost");
+        assert!(ok && out.trim() == "alice true /CN=pgbouncer", "{out}");
+        // a wrong host name on the client hop
+        let (ok, out) = psql("127.0.0.1");
+        assert!(!ok && out.contains("does not match host name"), "{out}");
+    }
+    // a wrong host name on the backend hop: the pooler refuses PostgreSQL's certificate
+    let _b = Bouncer::start(&sb, &ini("127.0.0.1"), port);
+    let (ok, out) = psql("localhost");
+    assert!(!ok, "{out}");
+    let log = std::fs::read_to_string(sb.path("bouncer/log")).unwrap_or_default();
+    assert!(
+        log.contains("not present in server certificate"),
+        "the pooler refused the backend's certificate: {log}"
+    );
 }
