@@ -37,6 +37,13 @@ if ! command -v lint_pkix_cert >/dev/null; then
   fi
 fi
 
+# PyYAML parses the Kubernetes export in tests/cli/sets.rs
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "installing: pyyaml (pip)" >&2
+  "$(command -v pip3 || command -v pip)" install --quiet pyyaml >/dev/null 2>&1 \
+    || echo "could not install pyyaml with pip" >&2
+fi
+
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --quiet

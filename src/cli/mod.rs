@@ -7,6 +7,7 @@ pub mod check;
 pub mod completions;
 pub mod convert;
 pub mod crl;
+pub mod export;
 pub mod import_ca;
 pub mod init_ca;
 pub mod issue;
@@ -135,6 +136,9 @@ pub enum Command {
     /// Probe a live PostgreSQL server: TLS version, cipher, presented chain, sslmode verdict.
     #[command(after_long_help = probe::HELP)]
     Probe(probe::Args),
+    /// Export certificates in another system's shape (Kubernetes operators' Secrets).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
@@ -221,6 +225,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(a) => check::run(&ctx, a),
         Command::Probe(a) => probe::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
+        Command::Export(c) => export::run(&ctx, c),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man => completions::man(&ctx),

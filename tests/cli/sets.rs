@@ -1,6 +1,6 @@
 #![allow(clippy::disallowed_methods)] // test scaffolding writes config files directly
-//! Sets for the pieces around the database: streaming replication and pgBouncer, each tested
-//! with real servers on 127.0.0.1.
+//! Sets for the pieces around the database: streaming replication, pgBouncer and the
+//! Kubernetes export, each tested with real servers on 127.0.0.1.
 
 use crate::support::{PgServer, Sandbox, json, postgres_available};
 
@@ -258,4 +258,146 @@ fn pgbouncer_set_secures_both_hops() {
         log.contains("not present in server certificate"),
         "the pooler refused the backend's certificate: {log}"
     );
+}
+
+/// `export k8s --for cnpg`: the manifests parse as YAML with CloudNativePG's kinds, types, keys
+/// and reload label; the files decoded from them run a real PostgreSQL, and psql connects with
+/// verify-full to every service name in the server certificate (through hostaddr), and the
+/// replication certificate logs in as streaming_replica with cert authentication.
+#[test]
+fn k8s_export_for_cloudnativepg_runs_postgres_from_the_secrets() {
+    if !postgres_available() || !crate::support::require("python3") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "export",
+        "k8s",
+        "--for",
+        "cnpg",
+        "--cluster",
+        "pg-main",
+        "--namespace",
+        "db",
+        "--ca",
+        "inter",
+        "--include-ca-key",
+        "--out",
+        "secrets.yaml",
+    ]);
+    assert_eq!(sb.mode("secrets.yaml"), 0o600);
+    // parsed by a real YAML parser, as JSON
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+        ])
+        .arg(sb.path("secrets.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let docs = docs.as_array().unwrap();
+    assert_eq!(docs.len(), 4);
+    let secret = |name: &str| {
+        docs.iter()
+            .find(|d| d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Secret {name}"))
+            .clone()
+    };
+    let b64 = |d: &serde_json::Value, key: &str| {
+        use base64::Engine;
+        let s = d["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {key} in {d}"));
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(s).unwrap()).unwrap()
+    };
+    for (name, kind, keys) in [
+        ("pg-main-server-ca", "Opaque", vec!["ca.crt", "ca.key"]),
+        (
+            "pg-main-server-tls",
+            "kubernetes.io/tls",
+            vec!["tls.crt", "tls.key"],
+        ),
+        ("pg-main-client-ca", "Opaque", vec!["ca.crt", "ca.key"]),
+        (
+            "pg-main-replication",
+            "kubernetes.io/tls",
+            vec!["tls.crt", "tls.key"],
+        ),
+    ] {
+        let d = secret(name);
+        assert_eq!(d["kind"], "Secret");
+        assert_eq!(d["type"], kind, "{name}");
+        assert_eq!(d["metadata"]["namespace"], "db");
+        assert_eq!(d["metadata"]["labels"]["cnpg.io/reload"], "", "{name}");
+        let mut have: Vec<&str> = d["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        have.sort();
+        assert_eq!(have, keys, "{name}");
+    }
+    assert!(
+        b64(&secret("pg-main-server-ca"), "ca.key").starts_with("-----BEGIN EC PRIVATE KEY-----")
+    );
+    assert!(
+        sb.read("secrets.yaml")
+            .contains("serverTLSSecret: \"pg-main-server-tls\"")
+    );
+    // a PostgreSQL run from the decoded files
+    let mut pg = PgServer::init(&sb, "pg");
+    let tls = secret("pg-main-server-tls");
+    sb.write("pg/data/server.crt", b64(&tls, "tls.crt"));
+    sb.write("pg/data/server.key", b64(&tls, "tls.key"));
+    sb.write(
+        "pg/data/client-ca.crt",
+        b64(&secret("pg-main-client-ca"), "ca.crt"),
+    );
+    sb.write("server-ca.crt", b64(&secret("pg-main-server-ca"), "ca.crt"));
+    let repl = secret("pg-main-replication");
+    sb.write("repl/tls.crt", b64(&repl, "tls.crt"));
+    sb.write("repl/tls.key", b64(&repl, "tls.key"));
+    std::fs::set_permissions(
+        sb.path("repl/tls.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        sb.path("pg/data/server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    sb.chown_postgres("pg/data");
+    pg.conf("ssl = on\nssl_ca_file = 'client-ca.crt'");
+    pg.hba("hostssl all streaming_replica 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust");
+    pg.start();
+    pg.sql("create role streaming_replica login replication");
+    let home = sb.path("home");
+    for svc in ["-rw", "-ro", "-r"] {
+        for form in ["", ".db", ".db.svc", ".db.svc.cluster.local"] {
+            let host = format!("pg-main{svc}{form}");
+            let conn = format!(
+                "host={host} hostaddr=127.0.0.1 user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+                sb.path("server-ca.crt").display()
+            );
+            let (ok, out) = pg.psql(&conn, &home);
+            assert!(ok, "{host}: {out}");
+        }
+    }
+    let conn = format!(
+        "host=pg-main-rw hostaddr=127.0.0.1 user=streaming_replica dbname=postgres sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+        sb.path("server-ca.crt").display(),
+        sb.path("repl/tls.crt").display(),
+        sb.path("repl/tls.key").display()
+    );
+    let (ok, out) = pg.psql(&conn, &home);
+    assert!(ok && out.contains("streaming_replica t"), "{out}");
 }

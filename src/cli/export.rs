@@ -1,0 +1,306 @@
+//! `pgcert export k8s`: a cluster's certificates as the Kubernetes Secrets a PostgreSQL operator
+//! reads. Each operator is one table entry (`SHAPES`): its Secrets, their types and keys, the
+//! labels, the key encoding, the service names its server certificate must carry, the user of
+//! its replication certificate, and the spec fragment that names the Secrets.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use base64::Engine;
+
+use crate::cli::Ctx;
+use crate::cli::args::{KeyTypeArgs, ValidityArgs};
+use crate::files::{FileWrite, Overwrite};
+use crate::issuance::SubjectKey;
+use crate::issuance::set::{Layout, Member, issue_set};
+use crate::pki::inspect::CertInfo;
+use crate::pki::issue::CertSpec;
+use crate::pki::name::{San, Subject};
+use crate::pki::profile::Profile;
+use crate::pki::serial::Serial;
+use crate::report::{CertSummary, Outcome};
+
+pub(crate) const HELP: &str = "Issues the server certificate (with every service name the operator's Services answer to) and the \
+replication client certificate from --ca, and writes Kubernetes Secret manifests (YAML, base64 data) in the shape the \
+operator reads, followed by the Cluster spec fragment that names them. --out is written 0600: the manifests hold private \
+keys. The CA's private key is not exported unless --include-ca-key (then the operator can issue certificates itself; \
+CloudNativePG reads an ECDSA CA key in SEC1 'EC PRIVATE KEY' form, which is what pgcert writes).
+Operators: cnpg (CloudNativePG, user-provided certificates: serverCASecret and clientCASecret with ca.crt, serverTLSSecret \
+and replicationTLSSecret of type kubernetes.io/tls with tls.crt and tls.key, every Secret labelled cnpg.io/reload so the \
+operator reloads PostgreSQL when it changes; server names <cluster>-rw, -ro, -r and their .<namespace> and \
+.<namespace>.svc forms; replication user streaming_replica).
+
+EXAMPLES:
+  pgcert export k8s --for cnpg --cluster pg-main --namespace db --ca ca/pg --out pg-main-tls.yaml
+  pgcert export k8s --for cnpg --cluster pg-main --ca ca/pg --include-ca-key | kubectl apply -f -
+
+EXIT CODES:
+  0  success
+  1  failure (no CA, --out exists without --force, --include-ca-key with a key the operator cannot read)
+  2  bad usage";
+
+/// `export` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ExportCommand {
+    /// Kubernetes Secret manifests for a PostgreSQL operator.
+    #[command(after_long_help = HELP)]
+    K8s(K8sArgs),
+}
+
+/// `export k8s` flags.
+#[derive(Debug, clap::Args)]
+pub struct K8sArgs {
+    /// The operator: cnpg (CloudNativePG).
+    #[arg(long = "for", value_name = "OPERATOR", value_parser = ["cnpg"])]
+    operator: String,
+    /// The operator's cluster name.
+    #[arg(long, value_name = "NAME")]
+    cluster: String,
+    /// The namespace.
+    #[arg(long, value_name = "NS", default_value = "default")]
+    namespace: String,
+    /// Also put the CA's private key in the CA Secrets.
+    #[arg(long)]
+    include_ca_key: bool,
+    /// Write here (0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    validity: ValidityArgs,
+    #[command(flatten)]
+    key_type: KeyTypeArgs,
+}
+
+/// What goes under one key of a Secret.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// The CA's root certificate(s).
+    CaCert,
+    /// The CA's private key (only with --include-ca-key).
+    CaKey,
+    /// The server certificate and the CA's intermediates.
+    ServerChain,
+    /// The server key.
+    ServerKey,
+    /// The replication certificate and the CA's intermediates.
+    ReplicaChain,
+    /// The replication key.
+    ReplicaKey,
+}
+
+struct SecretShape {
+    /// Name: `<cluster>` + suffix.
+    suffix: &'static str,
+    /// Secret type.
+    kind: &'static str,
+    /// Spec field that names it.
+    field: &'static str,
+    keys: &'static [(&'static str, Part)],
+}
+
+struct Shape {
+    name: &'static str,
+    labels: &'static [(&'static str, &'static str)],
+    replication_user: &'static str,
+    /// Service suffixes of the cluster name the server certificate must answer to.
+    services: &'static [&'static str],
+    /// Where the spec fragment puts the Secret names.
+    spec_path: &'static [&'static str],
+    secrets: &'static [SecretShape],
+}
+
+const SHAPES: &[Shape] = &[Shape {
+    name: "cnpg",
+    labels: &[("cnpg.io/reload", "")],
+    replication_user: "streaming_replica",
+    services: &["-rw", "-ro", "-r"],
+    spec_path: &["spec", "certificates"],
+    secrets: &[
+        SecretShape {
+            suffix: "-server-ca",
+            kind: "Opaque",
+            field: "serverCASecret",
+            keys: &[("ca.crt", Part::CaCert), ("ca.key", Part::CaKey)],
+        },
+        SecretShape {
+            suffix: "-server-tls",
+            kind: "kubernetes.io/tls",
+            field: "serverTLSSecret",
+            keys: &[("tls.crt", Part::ServerChain), ("tls.key", Part::ServerKey)],
+        },
+        SecretShape {
+            suffix: "-client-ca",
+            kind: "Opaque",
+            field: "clientCASecret",
+            keys: &[("ca.crt", Part::CaCert), ("ca.key", Part::CaKey)],
+        },
+        SecretShape {
+            suffix: "-replication",
+            kind: "kubernetes.io/tls",
+            field: "replicationTLSSecret",
+            keys: &[
+                ("tls.crt", Part::ReplicaChain),
+                ("tls.key", Part::ReplicaKey),
+            ],
+        },
+    ],
+}];
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn spec(profile: &str, cn: &str, sans: Vec<San>, v: &ValidityArgs) -> Result<CertSpec> {
+    let profile = Profile::builtin(profile);
+    Ok(CertSpec {
+        subject: Subject::from_cn(cn).map_err(|e| anyhow!("{cn}: {e}"))?,
+        sans,
+        validity: v.resolve(&profile)?,
+        serial: Serial::random(),
+        pathlen: None,
+        profile,
+    })
+}
+
+/// Run.
+pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
+    let ExportCommand::K8s(a) = cmd;
+    let shape = SHAPES
+        .iter()
+        .find(|s| s.name == a.operator)
+        .expect("clap allows only known operators");
+    if let Some(o) = &a.out {
+        crate::files::Staging::precheck(&[(
+            o.as_path(),
+            Overwrite::forced_or(ctx.force, Overwrite::Never),
+        )])?;
+    }
+    let ca = ctx.open_ca(&ctx.ca)?;
+    let ca_key: Option<String> = if a.include_ca_key {
+        let signer = ca.load_signer()?;
+        Some(signer.key().sec1_pem().map_err(|e| {
+            anyhow!("--include-ca-key: {e}: the operator reads ECDSA CA keys (SEC1)")
+        })?)
+    } else {
+        None
+    };
+    let (c, ns) = (&a.cluster, &a.namespace);
+    let mut names: Vec<String> = Vec::new();
+    for s in shape.services {
+        names.push(format!("{c}{s}"));
+        names.push(format!("{c}{s}.{ns}"));
+        names.push(format!("{c}{s}.{ns}.svc"));
+        names.push(format!("{c}{s}.{ns}.svc.cluster.local"));
+    }
+    let sans = names
+        .iter()
+        .map(|n| n.parse::<San>().map_err(|e| anyhow!("{n}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    let server_key = a.key_type.generate(&ctx.report)?;
+    let replica_key = a.key_type.generate(&ctx.report)?;
+    let keep = (server_key.pkcs8_pem(), replica_key.pkcs8_pem());
+    let members = vec![
+        Member {
+            name: "server".into(),
+            spec: spec("server", &names[0], sans, &a.validity)?,
+            key: SubjectKey::private(server_key),
+        },
+        Member {
+            name: "replication".into(),
+            spec: spec("client", shape.replication_user, Vec::new(), &a.validity)?,
+            key: SubjectKey::private(replica_key),
+        },
+    ];
+    // the manifests are the set's only file: recorded and written in one transaction
+    let r = issue_set(
+        &ca,
+        members,
+        &Layout::default(),
+        ctx.allow_outlive,
+        ctx.waiting(),
+    )?;
+    let chain_of = |c: &CertInfo| -> String {
+        std::iter::once(c)
+            .chain(r.chain.iter())
+            .map(CertInfo::pem)
+            .collect()
+    };
+    let roots: String = r.roots.iter().map(CertInfo::pem).collect();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
+    let mut yaml = String::from(
+        "# written by pgcert export k8s: Secrets with private keys; keep this file private\n",
+    );
+    for sec in shape.secrets {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {}\n  namespace: {}\n",
+            quote(&format!("{c}{}", sec.suffix)),
+            quote(ns)
+        ));
+        if !shape.labels.is_empty() {
+            yaml.push_str("  labels:\n");
+            for (k, v) in shape.labels {
+                yaml.push_str(&format!("    {}: {}\n", quote(k), quote(v)));
+            }
+        }
+        yaml.push_str(&format!("type: {}\ndata:\n", quote(sec.kind)));
+        for (key, part) in sec.keys {
+            let value = match part {
+                Part::CaCert => Some(roots.clone()),
+                Part::CaKey => ca_key.clone(),
+                Part::ServerChain => Some(chain_of(&r.issued[0].cert)),
+                Part::ServerKey => Some(keep.0.clone()),
+                Part::ReplicaChain => Some(chain_of(&r.issued[1].cert)),
+                Part::ReplicaKey => Some(keep.1.clone()),
+            };
+            if let Some(v) = value {
+                yaml.push_str(&format!("  {}: {}\n", quote(key), b64(&v)));
+            }
+        }
+    }
+    // the spec fragment that names them
+    yaml.push_str("---\n# the Cluster spec fragment that uses these Secrets\n");
+    let mut indent = 0;
+    for p in shape.spec_path {
+        yaml.push_str(&format!("# {}{p}:\n", "  ".repeat(indent)));
+        indent += 1;
+    }
+    for sec in shape.secrets {
+        yaml.push_str(&format!(
+            "# {}{}: {}\n",
+            "  ".repeat(indent),
+            sec.field,
+            quote(&format!("{c}{}", sec.suffix))
+        ));
+    }
+    let mut files = Vec::new();
+    match &a.out {
+        Some(o) => files.push(crate::files::write_one(FileWrite::key(
+            o.clone(),
+            yaml.into_bytes(),
+            Overwrite::forced_or(ctx.force, Overwrite::Never),
+        ))?),
+        None => ctx.report.data(&yaml),
+    }
+    let outcome = Outcome {
+        command: "export k8s".into(),
+        certificates: vec![
+            CertSummary::new("server", None, &r.issued[0].cert),
+            CertSummary::new("replication", None, &r.issued[1].cert),
+        ],
+        files,
+        ca: Some(ctx.ca.clone()),
+        notes: vec![format!(
+            "the server certificate answers to {}",
+            names.join(", ")
+        )],
+        ..Default::default()
+    };
+    if a.out.is_some() {
+        ctx.report.finish(&outcome);
+    } else {
+        for n in &outcome.notes {
+            ctx.report.status(n);
+        }
+    }
+    Ok(())
+}
