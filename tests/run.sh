@@ -37,11 +37,25 @@ if ! command -v lint_pkix_cert >/dev/null; then
   fi
 fi
 
-# PyYAML parses the Kubernetes export in tests/cli/sets.rs
-if ! python3 -c 'import yaml' 2>/dev/null; then
-  echo "installing: pyyaml (pip)" >&2
-  "$(command -v pip3 || command -v pip)" install --quiet pyyaml >/dev/null 2>&1 \
-    || echo "could not install pyyaml with pip" >&2
+# PyYAML parses the Kubernetes export (tests/cli/sets.rs); psycopg 3 runs the client example
+# (tests/cli/clients.rs)
+for mod in "yaml pyyaml" "psycopg psycopg[binary]"; do
+  set -- $mod
+  if ! python3 -c "import $1" 2>/dev/null; then
+    echo "installing: $2 (pip)" >&2
+    "$(command -v pip3 || command -v pip)" install --quiet "$2" >/dev/null 2>&1 \
+      || echo "could not install $2 with pip" >&2
+  fi
+done
+# node-postgres for examples/clients/node-postgres.js (Node and npm from apt when missing)
+if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "installing: nodejs npm" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -d examples/clients/node_modules/pg ] && command -v npm >/dev/null; then
+  echo "installing: pg (npm) into examples/clients" >&2
+  (cd examples/clients && npm install --silent --no-audit --no-fund >/dev/null 2>&1) \
+    || echo "could not install pg with npm" >&2
 fi
 
 cargo fmt --check

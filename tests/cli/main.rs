@@ -3,6 +3,7 @@
 mod bad_input;
 mod ca_database;
 mod chains;
+mod clients;
 mod crash;
 mod csr;
 mod day_two;
