@@ -152,6 +152,31 @@ fn parse_base(s: &str) -> Result<String, String> {
     }
 }
 
+/// `--print-connect KIND`, repeatable.
+#[derive(Debug, Clone, Args)]
+pub struct PrintConnectArgs {
+    /// Print ready connection lines (sslmode=verify-full, the client certificate) for libpq,
+    /// jdbc, node, python or go; repeatable.
+    #[arg(long = "print-connect", value_name = "KIND", value_parser = crate::postgres::conf::CONNECT_KINDS)]
+    pub kinds: Vec<String>,
+}
+
+impl PrintConnectArgs {
+    /// The snippets for the kinds asked for.
+    pub fn snippets(
+        &self,
+        input: &crate::postgres::conf::ConnectInput<'_>,
+    ) -> Vec<crate::report::Snippet> {
+        self.kinds
+            .iter()
+            .map(|k| crate::report::Snippet {
+                title: format!("connect with {k} (sslmode=verify-full, client certificate)"),
+                lines: crate::postgres::conf::connect_snippet(k, input),
+            })
+            .collect()
+    }
+}
+
 /// `--owner USER`: give the files to another account.
 #[derive(Debug, Clone, Args)]
 pub struct OwnerArgs {

@@ -101,13 +101,30 @@ pub struct ClientArgs {
     leaf: LeafArgs,
     #[command(flatten)]
     owner: OwnerArgs,
+    #[command(flatten)]
+    connect: crate::cli::args::PrintConnectArgs,
+    /// The server's host name, for --print-connect.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "localhost",
+        requires = "kinds"
+    )]
+    host: String,
+    /// The server's port, for --print-connect.
+    #[arg(long, default_value_t = 5432, requires = "kinds")]
+    port: u16,
 }
 
 /// Run.
 pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
+    let mut connect = None;
     let (role, leaf, cluster_args, owner_args) = match cmd {
         IssueCommand::Server(a) => (LeafRole::Server, a.leaf, Some(a.cluster), None),
-        IssueCommand::Client(a) => (LeafRole::Client, a.leaf, None, Some(a.owner)),
+        IssueCommand::Client(a) => {
+            connect = Some((a.connect, a.host, a.port));
+            (LeafRole::Client, a.leaf, None, Some(a.owner))
+        }
         IssueCommand::Replication(a) => return crate::cli::replication::run(ctx, a),
         IssueCommand::Pgbouncer(a) => return crate::cli::pgbouncer::run(ctx, a),
     };
@@ -177,8 +194,28 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
             &mut notes,
         )?;
     }
+    let mut snippets = Vec::new();
+    if let Some((c, host, port)) = &connect {
+        let abs = |ext: &str| {
+            let p = outputs.dir.join(format!("{}.{ext}", outputs.base));
+            std::fs::canonicalize(&p).unwrap_or(p)
+        };
+        let root = std::fs::canonicalize(outputs.dir.join("root.crt"))
+            .unwrap_or_else(|_| outputs.dir.join("root.crt"));
+        let user = result.issued.cert.cn.clone().unwrap_or_default();
+        snippets = c.snippets(&crate::postgres::conf::ConnectInput {
+            host,
+            port: *port,
+            user: &user,
+            root: &root,
+            cert: &abs("crt"),
+            key: &abs("key"),
+            pk8: &abs("pk8"),
+        });
+    }
     ctx.report.finish(&Outcome {
         command: format!("issue {profile_name}"),
+        snippets,
         certificates: vec![CertSummary::new(
             profile_name,
             Some(outputs.crt_path()),

@@ -63,6 +63,8 @@ pub struct Args {
     crl_days: u32,
     #[command(flatten)]
     key_type: KeyTypeArgs,
+    #[command(flatten)]
+    connect: crate::cli::args::PrintConnectArgs,
 }
 
 fn current_user() -> Option<String> {
@@ -205,8 +207,21 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             crate::pki::inspect::when(n)
         ));
     }
+    let client_dir =
+        std::fs::canonicalize(a.out.join("client")).unwrap_or_else(|_| a.out.join("client"));
+    let first_host = req.hosts.first().cloned().unwrap_or_default();
+    let snippets = a.connect.snippets(&crate::postgres::conf::ConnectInput {
+        host: &first_host,
+        port: a.port,
+        user: &user,
+        root: &client_dir.join("root.crt"),
+        cert: &client_dir.join("postgresql.crt"),
+        key: &client_dir.join("postgresql.key"),
+        pk8: &client_dir.join("postgresql.pk8"),
+    });
     ctx.report.finish(&Outcome {
         command: "quickstart".into(),
+        snippets,
         files: r.written,
         certificates: r
             .certificates

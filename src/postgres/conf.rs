@@ -124,6 +124,97 @@ pub fn quickstart_settings(i: &SettingsInput<'_>) -> Settings {
     }
 }
 
+/// A client's files and where it connects, for `--print-connect`.
+pub struct ConnectInput<'a> {
+    /// Host name (verify-full checks it).
+    pub host: &'a str,
+    /// Port.
+    pub port: u16,
+    /// Database user (the certificate's CN).
+    pub user: &'a str,
+    /// root.crt.
+    pub root: &'a Path,
+    /// postgresql.crt.
+    pub cert: &'a Path,
+    /// postgresql.key (PEM).
+    pub key: &'a Path,
+    /// postgresql.pk8 (DER, PgJDBC).
+    pub pk8: &'a Path,
+}
+
+/// The languages `--print-connect` knows.
+pub const CONNECT_KINDS: [&str; 5] = ["libpq", "jdbc", "node", "python", "go"];
+
+/// Ready connection lines for one client library, all with sslmode=verify-full and the client
+/// certificate.
+pub fn connect_snippet(kind: &str, i: &ConnectInput<'_>) -> Vec<String> {
+    let p = |p: &Path| p.display().to_string();
+    let url_escape = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let conninfo = format!(
+        "host={} port={} user={} dbname=postgres sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+        conninfo_quote(i.host),
+        i.port,
+        conninfo_quote(i.user),
+        conninfo_quote(&p(i.root)),
+        conninfo_quote(&p(i.cert)),
+        conninfo_quote(&p(i.key)),
+    );
+    let url = |key: &Path| {
+        format!(
+            "{}:{}/postgres?user={}&sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+            i.host,
+            i.port,
+            url_escape(i.user),
+            url_escape(&p(i.root)),
+            url_escape(&p(i.cert)),
+            url_escape(&p(key))
+        )
+    };
+    match kind {
+        "libpq" => vec![format!("psql {}", shell_quote(&conninfo))],
+        "jdbc" => vec![format!("jdbc:postgresql://{}", url(i.pk8))],
+        "python" => vec![
+            "import psycopg".into(),
+            format!("conn = psycopg.connect({:?})", conninfo),
+        ],
+        "node" => vec![
+            "const fs = require('fs');".into(),
+            "const { Client } = require('pg');".into(),
+            format!(
+                "const client = new Client({{ host: {:?}, port: {}, user: {:?}, database: 'postgres', ssl: {{ ca: fs.readFileSync({:?}), cert: fs.readFileSync({:?}), key: fs.readFileSync({:?}), rejectUnauthorized: true }} }});",
+                i.host,
+                i.port,
+                i.user,
+                p(i.root),
+                p(i.cert),
+                p(i.key)
+            ),
+        ],
+        "go" => vec![format!(
+            "conn, err := pgx.Connect(ctx, {:?})",
+            format!(
+                "postgres://{}@{}:{}/postgres?sslmode=verify-full&sslrootcert={}&sslcert={}&sslkey={}",
+                url_escape(i.user),
+                i.host,
+                i.port,
+                url_escape(&p(i.root)),
+                url_escape(&p(i.cert)),
+                url_escape(&p(i.key))
+            )
+        )],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,6 +93,10 @@ fn quickstart_settings_work_when_pasted_into_a_fresh_cluster() {
         "postgres",
         "--port",
         &port,
+        "--print-connect",
+        "libpq",
+        "--print-connect",
+        "jdbc",
     ]);
     let printed = String::from_utf8(out.stdout).unwrap();
     let section = |title: &str| -> Vec<String> {
@@ -134,6 +138,27 @@ fn quickstart_settings_work_when_pasted_into_a_fresh_cluster() {
     assert!(
         run.status.success() && text.contains("postgres|t"),
         "{cmd}\n{text}"
+    );
+    // --print-connect: the libpq line works as printed, the JDBC URL names the DER key
+    let libpq = section("connect with libpq");
+    let (ok, text) = {
+        let run = std::process::Command::new("sh")
+            .args(["-c", &format!("{} -X -tAc 'select 1'", libpq[0])])
+            .env("HOME", sb.path("home"))
+            .output()
+            .unwrap();
+        (
+            run.status.success(),
+            String::from_utf8_lossy(&run.stderr).into_owned(),
+        )
+    };
+    assert!(ok, "{}: {text}", libpq[0]);
+    let jdbc = section("connect with jdbc");
+    assert!(
+        jdbc[0].starts_with("jdbc:postgresql://localhost:")
+            && jdbc[0].contains("sslmode=verify-full")
+            && jdbc[0].contains("postgresql.pk8"),
+        "{jdbc:?}"
     );
 }
 
