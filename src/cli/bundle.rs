@@ -21,13 +21,15 @@ left out unless --include-root (server.crt must not need it). A missing issuer i
 With --trust: every certificate must be a self-signed root; duplicates are dropped. Use it for root.crt or ssl_ca_file \
 during a root rotation, when old and new roots must both be trusted. A trust bundle replaces a trust bundle \
 (CA certificates only) at --out in place, without --force; a chain never replaces a file without --force.
-Without --out the result goes to stdout. --trust --pgdata DIR writes the server's ssl_ca_file (read from the data \
+With --as-given: the certificates in the order given, each checked to parse, nothing reordered or dropped (a CA file \
+with a root and sibling intermediates, as PostgreSQL's own test suite uses). Without --out the result goes to stdout. --trust --pgdata DIR writes the server's ssl_ca_file (read from the data \
 directory's postgresql.conf, or --config FILE), owned by the directory's owner; --reload then reloads the running \
 server and waits until it has re-read its configuration.
 
 EXAMPLES:
   pgcert bundle leaf.pem inter.pem root.pem --out server.crt
   pgcert bundle --trust old-root.crt new-root.crt --out root.crt
+  pgcert bundle --as-given root.crt inter-a.crt inter-b.crt --out ca-file.crt
   pgcert bundle --trust ca/old/cacert.pem ca/new/cacert.pem --pgdata $PGDATA --reload
 
 EXIT CODES:
@@ -51,6 +53,10 @@ pub struct Args {
     /// Make a trust bundle of several roots instead of a chain.
     #[arg(long)]
     trust: bool,
+    /// Keep the certificates in the order given, unchecked as a chain (a CA file holding a
+    /// root and several intermediates, say); each must still parse as a certificate.
+    #[arg(long, conflicts_with_all = ["trust", "include_root"])]
+    as_given: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -85,7 +91,9 @@ pub fn run(ctx: &Ctx, mut a: Args) -> anyhow::Result<()> {
     for f in &a.files {
         certs.extend(read_certs(f)?);
     }
-    let (role, out_certs) = if a.trust {
+    let (role, out_certs) = if a.as_given {
+        ("as given", certs)
+    } else if a.trust {
         let roots =
             chain::trust_bundle(certs).map_err(|e| anyhow!("cannot make a trust bundle: {e}"))?;
         ("root", roots)
@@ -120,7 +128,7 @@ pub fn run(ctx: &Ctx, mut a: Args) -> anyhow::Result<()> {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let r = if a.trust {
+                let r = if a.trust || a.as_given {
                     role
                 } else if i == 0 {
                     "leaf"

@@ -82,6 +82,10 @@ pub struct LeafArgs {
     template: TemplateArgs,
     #[command(flatten)]
     out: OutArgs,
+    /// Write the certificate alone, without this CA's intermediates (a test matrix's
+    /// leaf-only file; PostgreSQL's ssl_cert_file normally needs them).
+    #[arg(long)]
+    leaf_only: bool,
 }
 
 /// `issue server` flags.
@@ -155,6 +159,8 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
             Outputs::in_dir(dir, base, owner, ctx.force)
         }
     };
+    let mut outputs = outputs;
+    outputs.leaf_only = leaf.leaf_only;
     let replaced = crate::ca::read_certs(&outputs.crt_path()).ok();
     let spec = CertSpec {
         subject,

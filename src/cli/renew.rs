@@ -64,6 +64,10 @@ pub struct Args {
     template: TemplateArgs,
     #[command(flatten)]
     out: OutArgs,
+    /// Write the certificate alone, without this CA's intermediates (a test matrix's
+    /// leaf-only file; PostgreSQL's ssl_cert_file normally needs them).
+    #[arg(long)]
+    leaf_only: bool,
 }
 
 /// Run.
@@ -140,6 +144,8 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             ctx.force,
         ),
     };
+    let mut outputs = outputs;
+    outputs.leaf_only = a.leaf_only;
     outputs.precheck(role, a.rekey)?;
     let key = if a.rekey {
         let kt = match a

@@ -54,6 +54,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         force: ctx.force,
         server_files: None,
         extra_chain: Vec::new(),
+        leaf_only: false,
     };
     let key = a.key_type.generate(&ctx.report)?;
     let (issued, files) = issuance::self_signed(&spec, &key, &outputs)?;

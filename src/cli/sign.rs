@@ -75,6 +75,10 @@ pub struct Args {
     template: TemplateArgs,
     #[command(flatten)]
     out: OutArgs,
+    /// Write the certificate alone, without this CA's intermediates (a test matrix's
+    /// leaf-only file; PostgreSQL's ssl_cert_file normally needs them).
+    #[arg(long)]
+    leaf_only: bool,
 }
 
 /// Run.
@@ -135,6 +139,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         force: ctx.force,
         server_files: None,
         extra_chain: Vec::new(),
+        leaf_only: a.leaf_only,
     };
     let key = SubjectKey {
         spki: csr.spki.clone(),

@@ -74,6 +74,8 @@ pub struct Outputs {
     /// Certificates appended to the chain file after this CA's intermediates (a cross-signed
     /// root during a rotation).
     pub extra_chain: Vec<CertInfo>,
+    /// The certificate file holds the leaf alone (`--leaf-only`).
+    pub leaf_only: bool,
 }
 
 /// The server's files as `ssl_cert_file`, `ssl_key_file` and `ssl_ca_file` name them.
@@ -98,6 +100,7 @@ impl Outputs {
             force,
             server_files: None,
             extra_chain: Vec::new(),
+            leaf_only: false,
         }
     }
 
@@ -123,6 +126,7 @@ impl Outputs {
                 root: s.ca.is_none().then(|| cluster.pgdata.join("root.crt")),
             }),
             extra_chain: Vec::new(),
+            leaf_only: false,
         }
     }
 
@@ -175,8 +179,10 @@ impl Outputs {
     ) -> Result<Staging> {
         let o = Overwrite::forced_or(self.force, Overwrite::Never);
         let mut cert = leaf.pem();
-        for c in chain.iter().chain(&self.extra_chain) {
-            cert.push_str(&c.pem());
+        if !self.leaf_only {
+            for c in chain.iter().chain(&self.extra_chain) {
+                cert.push_str(&c.pem());
+            }
         }
         let root: String = roots.iter().map(CertInfo::pem).collect();
         let mut s = Staging::new();
@@ -192,7 +198,7 @@ impl Outputs {
                 )?;
             }
         }
-        let kind = if chain.is_empty() {
+        let kind = if chain.is_empty() || self.leaf_only {
             "certificate"
         } else {
             "certificate chain"
@@ -445,7 +451,7 @@ pub fn sign_loose(
     let issued = issue::issue(&spec, &key.spki, key.rsa, signer, allow_outlive)
         .map_err(|e| anyhow!("cannot sign {}: {e}", spec.subject))?;
     let mut pem = issued.cert.pem();
-    if !signer.cert().is_self_issued() {
+    if !signer.cert().is_self_issued() && !outputs.leaf_only {
         pem.push_str(&signer.cert().pem());
     }
     let created = crate::files::create_dir(&outputs.dir, crate::files::MODE_DIR)?;

@@ -102,6 +102,7 @@ pub fn quickstart(
         force: req.force,
         server_files: None,
         extra_chain: Vec::new(),
+        leaf_only: false,
     };
     let client_out = Outputs {
         dir: client_dir.clone(),
@@ -110,6 +111,7 @@ pub fn quickstart(
         force: req.force,
         server_files: None,
         extra_chain: Vec::new(),
+        leaf_only: false,
     };
     let crl_path = req.server_dir.join("crl.pem");
     // refuse before making anything

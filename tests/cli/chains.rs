@@ -429,3 +429,90 @@ fn bundle_orders_a_shuffled_chain_and_names_a_missing_issuer() {
     let e = sb.fails(&["bundle", "--trust", "inter/cacert.pem", "--out", "t2.crt"]);
     assert!(e.contains("not a self-signed root"), "{e}");
 }
+
+/// `--leaf-only` (issue, sign, renew) writes the certificate alone; `bundle --as-given` keeps
+/// several CA certificates in the order given (a root and two sibling intermediates, as
+/// PostgreSQL's own test suite's CA files hold them) and still refuses what is not one.
+#[test]
+fn leaf_only_files_and_ca_files_in_a_given_order() {
+    if !require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&["init-ca", "--ca", "inter2", "--parent", "root"]);
+    let count = |f: &str| sb.read(f).matches("BEGIN CERTIFICATE").count();
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "inter",
+        "--cn",
+        "db",
+        "--out",
+        "s",
+        "--leaf-only",
+    ]);
+    assert_eq!(count("s/server.crt"), 1);
+    sb.openssl_ok(&[
+        "verify",
+        "-CAfile",
+        "root/cacert.pem",
+        "-untrusted",
+        "inter/cacert.pem",
+        "s/server.crt",
+    ]);
+    sb.ok(&[
+        "--force",
+        "renew",
+        "--ca",
+        "inter",
+        "--cert",
+        "s/server.crt",
+        "--out",
+        "s",
+        "--leaf-only",
+    ]);
+    assert_eq!(count("s/server.crt"), 1);
+    sb.ok(&["req", "--cn", "alice", "--profile", "client"]);
+    sb.ok(&["sign", "alice.csr", "--ca", "inter", "--leaf-only"]);
+    assert_eq!(count("alice.crt"), 1);
+    // the default still carries the intermediate
+    sb.ok(&[
+        "issue", "client", "--ca", "inter", "--cn", "bob", "--out", "b",
+    ]);
+    assert_eq!(count("b/postgresql.crt"), 2);
+    // a CA file in a given order: root, then the second intermediate, then the first
+    sb.ok(&[
+        "bundle",
+        "--as-given",
+        "root/cacert.pem",
+        "inter2/cacert.pem",
+        "inter/cacert.pem",
+        "--out",
+        "ca-file.crt",
+    ]);
+    let subjects: Vec<String> = sb
+        .read("ca-file.crt")
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .map(|block| {
+            sb.write("one.pem", block);
+            sb.openssl_ok(&["x509", "-in", "one.pem", "-noout", "-subject"])
+        })
+        .collect();
+    let want: Vec<String> = ["root", "inter2", "inter"]
+        .iter()
+        .map(|d| {
+            sb.openssl_ok(&[
+                "x509",
+                "-in",
+                &format!("{d}/cacert.pem"),
+                "-noout",
+                "-subject",
+            ])
+        })
+        .collect();
+    assert_eq!(subjects, want);
+    let e = sb.fails(&["bundle", "--as-given", "root/cacert.pem", "alice.csr"]);
+    assert!(e.contains("alice.csr"), "{e}");
+}
