@@ -219,7 +219,9 @@ fn kill_at_every_point(
     args: &[&str],
     after_kill: &dyn Fn(&Sandbox, &str),
     next: &[&str],
-) -> u32 {
+) -> (u32, u32, u32) {
+    // kills that left temp files or backups, and kills that left a journal to roll forward
+    let (mut left_temps, mut left_journal) = (0, 0);
     for n in 1.. {
         let sb = Sandbox::new();
         copy_tree(&template.dir, &sb.dir);
@@ -236,8 +238,13 @@ fn kill_at_every_point(
                 "{args:?} without a kill: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            return n - 1;
+            return (n - 1, left_temps, left_journal);
         }
+        let left = litter(&sb.dir);
+        left_temps += u32::from(left.iter().any(|l| {
+            l.contains(".pgcert-tmp-") || l.contains(".pgcert-old-") || l.contains(".pgcert-new-")
+        }));
+        left_journal += u32::from(left.iter().any(|l| l.contains(".pgcert-journal-")));
         let what = format!("{args:?} killed at point {n}");
         after_kill(&sb, &what);
         let out = sb.pgcert(next);
@@ -407,9 +414,11 @@ fn every_kill_point_leaves_a_consistent_ca_and_file_set() {
         ),
     ];
     for (name, args, after_kill, next) in &cases {
-        let n = kill_at_every_point(&t, args, after_kill.as_ref(), next);
+        let (n, temps, journals) = kill_at_every_point(&t, args, after_kill.as_ref(), next);
         assert!(n > 3, "{name}: only {n} kill points");
-        table.push(format!("{name}: {n} kill points"));
+        table.push(format!(
+            "{name}: {n} kill points; {temps} left temp files, {journals} a journal to roll forward; all consistent, none left anything after the next run"
+        ));
     }
     eprintln!("{}", table.join("\n"));
 }
