@@ -37,9 +37,9 @@ if ! command -v lint_pkix_cert >/dev/null; then
   fi
 fi
 
-# PyYAML parses the Kubernetes export (tests/cli/sets.rs); psycopg 3 runs the client example
-# (tests/cli/clients.rs)
-for mod in "yaml pyyaml" "psycopg psycopg[binary]"; do
+# PyYAML parses the Kubernetes export (tests/cli/sets.rs); psycopg 3 and asyncpg run the client
+# examples (tests/cli/clients.rs)
+for mod in "yaml pyyaml" "psycopg psycopg[binary]" "asyncpg asyncpg"; do
   set -- $mod
   if ! python3 -c "import $1" 2>/dev/null; then
     echo "installing: $2 (pip)" >&2
