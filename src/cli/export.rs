@@ -28,11 +28,14 @@ CloudNativePG reads an ECDSA CA key in SEC1 'EC PRIVATE KEY' form, which is what
 Operators: cnpg (CloudNativePG, user-provided certificates: serverCASecret and clientCASecret with ca.crt, serverTLSSecret \
 and replicationTLSSecret of type kubernetes.io/tls with tls.crt and tls.key, every Secret labelled cnpg.io/reload so the \
 operator reloads PostgreSQL when it changes; server names <cluster>-rw, -ro, -r and their .<namespace> and \
-.<namespace>.svc forms; replication user streaming_replica).
+.<namespace>.svc forms; replication user streaming_replica); zalando (Zalando postgres-operator: one kubernetes.io/tls \
+Secret named by spec.tls.secretName with tls.crt, tls.key and ca.crt (caFile); server names <cluster> and <cluster>-repl \
+in every namespace form; no replication certificate: the operator's standby user logs in with a password).
 
 EXAMPLES:
   pgcert export k8s --for cnpg --cluster pg-main --namespace db --ca ca/pg --out pg-main-tls.yaml
   pgcert export k8s --for cnpg --cluster pg-main --ca ca/pg --include-ca-key | kubectl apply -f -
+  pgcert export k8s --for zalando --cluster acid-main --namespace db --ca ca/pg --out acid-main-tls.yaml
 
 EXIT CODES:
   0  success
@@ -51,7 +54,7 @@ pub enum ExportCommand {
 #[derive(Debug, clap::Args)]
 pub struct K8sArgs {
     /// The operator: cnpg (CloudNativePG).
-    #[arg(long = "for", value_name = "OPERATOR", value_parser = ["cnpg"])]
+    #[arg(long = "for", value_name = "OPERATOR", value_parser = ["cnpg", "zalando"])]
     operator: String,
     /// The operator's cluster name.
     #[arg(long, value_name = "NAME")]
@@ -101,50 +104,78 @@ struct SecretShape {
 struct Shape {
     name: &'static str,
     labels: &'static [(&'static str, &'static str)],
-    replication_user: &'static str,
+    /// The user of the replication certificate, when the operator takes one.
+    replication_user: Option<&'static str>,
     /// Service suffixes of the cluster name the server certificate must answer to.
     services: &'static [&'static str],
     /// Where the spec fragment puts the Secret names.
     spec_path: &'static [&'static str],
+    /// Further fields of that spec fragment.
+    spec_extra: &'static [(&'static str, &'static str)],
     secrets: &'static [SecretShape],
 }
 
-const SHAPES: &[Shape] = &[Shape {
-    name: "cnpg",
-    labels: &[("cnpg.io/reload", "")],
-    replication_user: "streaming_replica",
-    services: &["-rw", "-ro", "-r"],
-    spec_path: &["spec", "certificates"],
-    secrets: &[
-        SecretShape {
-            suffix: "-server-ca",
-            kind: "Opaque",
-            field: "serverCASecret",
-            keys: &[("ca.crt", Part::CaCert), ("ca.key", Part::CaKey)],
-        },
-        SecretShape {
-            suffix: "-server-tls",
+const SHAPES: &[Shape] = &[
+    Shape {
+        name: "cnpg",
+        labels: &[("cnpg.io/reload", "")],
+        replication_user: Some("streaming_replica"),
+        services: &["-rw", "-ro", "-r"],
+        spec_path: &["spec", "certificates"],
+        spec_extra: &[],
+        secrets: &[
+            SecretShape {
+                suffix: "-server-ca",
+                kind: "Opaque",
+                field: "serverCASecret",
+                keys: &[("ca.crt", Part::CaCert), ("ca.key", Part::CaKey)],
+            },
+            SecretShape {
+                suffix: "-server-tls",
+                kind: "kubernetes.io/tls",
+                field: "serverTLSSecret",
+                keys: &[("tls.crt", Part::ServerChain), ("tls.key", Part::ServerKey)],
+            },
+            SecretShape {
+                suffix: "-client-ca",
+                kind: "Opaque",
+                field: "clientCASecret",
+                keys: &[("ca.crt", Part::CaCert), ("ca.key", Part::CaKey)],
+            },
+            SecretShape {
+                suffix: "-replication",
+                kind: "kubernetes.io/tls",
+                field: "replicationTLSSecret",
+                keys: &[
+                    ("tls.crt", Part::ReplicaChain),
+                    ("tls.key", Part::ReplicaKey),
+                ],
+            },
+        ],
+    },
+    // Zalando postgres-operator: one Secret named by spec.tls.secretName holding the server
+    // certificate and key (certificateFile / privateKeyFile default to tls.crt / tls.key) and, for
+    // clients' verify-full, the CA (caFile); services <cluster> and <cluster>-repl. Replication
+    // uses its own password user, not a certificate.
+    Shape {
+        name: "zalando",
+        labels: &[],
+        replication_user: None,
+        services: &["", "-repl"],
+        spec_path: &["spec", "tls"],
+        spec_extra: &[("caFile", "ca.crt")],
+        secrets: &[SecretShape {
+            suffix: "-tls",
             kind: "kubernetes.io/tls",
-            field: "serverTLSSecret",
-            keys: &[("tls.crt", Part::ServerChain), ("tls.key", Part::ServerKey)],
-        },
-        SecretShape {
-            suffix: "-client-ca",
-            kind: "Opaque",
-            field: "clientCASecret",
-            keys: &[("ca.crt", Part::CaCert), ("ca.key", Part::CaKey)],
-        },
-        SecretShape {
-            suffix: "-replication",
-            kind: "kubernetes.io/tls",
-            field: "replicationTLSSecret",
+            field: "secretName",
             keys: &[
-                ("tls.crt", Part::ReplicaChain),
-                ("tls.key", Part::ReplicaKey),
+                ("tls.crt", Part::ServerChain),
+                ("tls.key", Part::ServerKey),
+                ("ca.crt", Part::CaCert),
             ],
-        },
-    ],
-}];
+        }],
+    },
+];
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -199,18 +230,18 @@ pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
     let server_key = a.key_type.generate(&ctx.report)?;
     let replica_key = a.key_type.generate(&ctx.report)?;
     let keep = (server_key.pkcs8_pem(), replica_key.pkcs8_pem());
-    let members = vec![
-        Member {
-            name: "server".into(),
-            spec: spec("server", &names[0], sans, &a.validity)?,
-            key: SubjectKey::private(server_key),
-        },
-        Member {
+    let mut members = vec![Member {
+        name: "server".into(),
+        spec: spec("server", &names[0], sans, &a.validity)?,
+        key: SubjectKey::private(server_key),
+    }];
+    if let Some(user) = shape.replication_user {
+        members.push(Member {
             name: "replication".into(),
-            spec: spec("client", shape.replication_user, Vec::new(), &a.validity)?,
+            spec: spec("client", user, Vec::new(), &a.validity)?,
             key: SubjectKey::private(replica_key),
-        },
-    ];
+        });
+    }
     // the manifests are the set's only file: recorded and written in one transaction
     let r = issue_set(
         &ca,
@@ -249,7 +280,7 @@ pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
                 Part::CaKey => ca_key.clone(),
                 Part::ServerChain => Some(chain_of(&r.issued[0].cert)),
                 Part::ServerKey => Some(keep.0.clone()),
-                Part::ReplicaChain => Some(chain_of(&r.issued[1].cert)),
+                Part::ReplicaChain => r.issued.get(1).map(|i| chain_of(&i.cert)),
                 Part::ReplicaKey => Some(keep.1.clone()),
             };
             if let Some(v) = value {
@@ -272,6 +303,9 @@ pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
             quote(&format!("{c}{}", sec.suffix))
         ));
     }
+    for (k, v) in shape.spec_extra {
+        yaml.push_str(&format!("# {}{k}: {}\n", "  ".repeat(indent), quote(v)));
+    }
     let mut files = Vec::new();
     match &a.out {
         Some(o) => files.push(crate::files::write_one(FileWrite::key(
@@ -283,10 +317,12 @@ pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
     }
     let outcome = Outcome {
         command: "export k8s".into(),
-        certificates: vec![
-            CertSummary::new("server", None, &r.issued[0].cert),
-            CertSummary::new("replication", None, &r.issued[1].cert),
-        ],
+        certificates: r
+            .issued
+            .iter()
+            .zip(["server", "replication"])
+            .map(|(i, role)| CertSummary::new(role, None, &i.cert))
+            .collect(),
         files,
         ca: Some(ctx.ca.clone()),
         notes: vec![format!(

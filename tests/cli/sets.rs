@@ -401,3 +401,82 @@ fn k8s_export_for_cloudnativepg_runs_postgres_from_the_secrets() {
     let (ok, out) = pg.psql(&conn, &home);
     assert!(ok && out.contains("streaming_replica t"), "{out}");
 }
+
+/// `export k8s --for zalando`: one kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt
+/// (the table's second operator); openssl verifies the server certificate against ca.crt for
+/// the operator's service names.
+#[test]
+fn k8s_export_for_zalando_is_one_tls_secret_with_the_ca() {
+    if !crate::support::require("python3") || !crate::support::require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    sb.ok(&[
+        "export",
+        "k8s",
+        "--for",
+        "zalando",
+        "--cluster",
+        "acid-main",
+        "--namespace",
+        "db",
+        "--ca",
+        "inter",
+        "--out",
+        "z.yaml",
+    ]);
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+        ])
+        .arg(sb.path("z.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = &docs.as_array().unwrap()[..];
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0]["type"], "kubernetes.io/tls");
+    assert_eq!(d[0]["metadata"]["name"], "acid-main-tls");
+    let mut keys: Vec<&str> = d[0]["data"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"]);
+    let decode = |k: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(d[0]["data"][k].as_str().unwrap())
+            .unwrap()
+    };
+    sb.write("tls.crt", decode("tls.crt"));
+    sb.write("ca.crt", decode("ca.crt"));
+    for host in [
+        "acid-main",
+        "acid-main-repl.db",
+        "acid-main.db.svc.cluster.local",
+    ] {
+        sb.openssl_ok(&[
+            "verify",
+            "-CAfile",
+            "ca.crt",
+            "-untrusted",
+            "tls.crt",
+            "-purpose",
+            "sslserver",
+            "-verify_hostname",
+            host,
+            "tls.crt",
+        ]);
+    }
+    assert!(sb.read("z.yaml").contains("secretName: \"acid-main-tls\""));
+}
