@@ -15,6 +15,9 @@ command -v keytool >/dev/null || need+=(openjdk-17-jre-headless)   # PKCS#12 and
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 command -v flock >/dev/null || need+=(util-linux)
 command -v pgbouncer >/dev/null || need+=(pgbouncer)                # the pgBouncer set's test
+command -v python3 >/dev/null || need+=(python3)                    # pkilint, PyYAML, psycopg, asyncpg
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v npm >/dev/null || need+=(nodejs npm)                     # node-postgres example
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}" >&2
@@ -26,32 +29,20 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# pkilint (RFC 5280 linter) for tests/cli/lint.rs, from PyPI
-if ! command -v lint_pkix_cert >/dev/null; then
-  if command -v pip3 >/dev/null || command -v pip >/dev/null; then
-    echo "installing: pkilint (pip)" >&2
-    "$(command -v pip3 || command -v pip)" install --quiet pkilint >/dev/null 2>&1 \
-      || echo "could not install pkilint with pip" >&2
-  else
-    echo "missing pkilint: pip install pkilint" >&2
-  fi
-fi
-
-# PyYAML parses the Kubernetes export (tests/cli/sets.rs); psycopg 3 and asyncpg run the client
-# examples (tests/cli/clients.rs)
-for mod in "yaml pyyaml" "psycopg psycopg[binary]" "asyncpg asyncpg"; do
-  set -- $mod
-  if ! python3 -c "import $1" 2>/dev/null; then
-    echo "installing: $2 (pip)" >&2
-    "$(command -v pip3 || command -v pip)" install --quiet "$2" >/dev/null 2>&1 \
-      || echo "could not install $2 with pip" >&2
-  fi
-done
-# node-postgres for examples/clients/node-postgres.js (Node and npm from apt when missing)
-if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ]; then
-  echo "installing: nodejs npm" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
+# from PyPI: pkilint (tests/cli/lint.rs), PyYAML (the Kubernetes export, tests/cli/sets.rs),
+# psycopg 3 and asyncpg (tests/cli/clients.rs). Debian's own python3 refuses system-wide pip
+# installs (PEP 668) unless told to.
+pip_install() {
+  echo "installing: $1 (pip)" >&2
+  python3 -m pip install --quiet "$1" >/dev/null 2>&1 \
+    || python3 -m pip install --quiet --break-system-packages "$1" >/dev/null 2>&1 \
+    || echo "could not install $1 with pip" >&2
+}
+command -v lint_pkix_cert >/dev/null || pip_install pkilint
+python3 -c 'import yaml' 2>/dev/null || pip_install pyyaml
+python3 -c 'import psycopg' 2>/dev/null || pip_install 'psycopg[binary]'
+python3 -c 'import asyncpg' 2>/dev/null || pip_install asyncpg
+# node-postgres for examples/clients/node-postgres.js
 if [ ! -d examples/clients/node_modules/pg ] && command -v npm >/dev/null; then
   echo "installing: pg (npm) into examples/clients" >&2
   (cd examples/clients && npm install --silent --no-audit --no-fund >/dev/null 2>&1) \

@@ -200,11 +200,32 @@ pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
         .iter()
         .find(|s| s.name == a.operator)
         .expect("clap allows only known operators");
-    if let Some(o) = &a.out {
-        crate::files::Staging::precheck(&[(
-            o.as_path(),
-            Overwrite::forced_or(ctx.force, Overwrite::Never),
-        )])?;
+    match &a.out {
+        Some(o) => {
+            crate::files::Staging::precheck(&[(
+                o.as_path(),
+                Overwrite::forced_or(ctx.force, Overwrite::Never),
+            )])?;
+            // the certificates are recorded before the file is written: make sure it can be
+            let dir = crate::files::parent_dir(o);
+            if !dir.is_dir() {
+                return Err(anyhow!(
+                    "cannot write {}: {} is not a directory",
+                    o.display(),
+                    dir.display()
+                )
+                .context(crate::error::Hint::new(
+                    "create the directory first, or choose another --out",
+                )));
+            }
+        }
+        None if ctx.report.mode() == crate::report::Mode::Json => {
+            return Err(anyhow!(
+                "--json describes the files written, but without --out the manifests go to stdout"
+            )
+            .context(crate::error::Hint::new("add --out FILE")));
+        }
+        None => {}
     }
     let ca = ctx.open_ca(&ctx.ca)?;
     let ca_key: Option<String> = if a.include_ca_key {

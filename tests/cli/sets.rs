@@ -480,3 +480,38 @@ fn k8s_export_for_zalando_is_one_tls_secret_with_the_ca() {
     }
     assert!(sb.read("z.yaml").contains("secretName: \"acid-main-tls\""));
 }
+
+/// `export k8s` refuses, before recording anything, an --out it cannot write and --json
+/// without --out (the manifests would be stdout, not JSON).
+#[test]
+fn k8s_export_refuses_before_recording_anything() {
+    let sb = Sandbox::new();
+    sb.two_tier_ca();
+    let index = sb.read("inter/index.txt");
+    let e = sb.fails(&[
+        "export",
+        "k8s",
+        "--for",
+        "cnpg",
+        "--cluster",
+        "c",
+        "--ca",
+        "inter",
+        "--out",
+        "no/dir/x.yaml",
+    ]);
+    assert!(e.contains("no/dir"), "{e}");
+    let e = sb.fails(&[
+        "--json",
+        "export",
+        "k8s",
+        "--for",
+        "cnpg",
+        "--cluster",
+        "c",
+        "--ca",
+        "inter",
+    ]);
+    assert!(e.contains("--out"), "{e}");
+    assert_eq!(sb.read("inter/index.txt"), index, "nothing recorded");
+}
