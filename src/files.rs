@@ -588,6 +588,12 @@ pub fn create_dir(path: &Path, mode: u32) -> Result<Vec<PathBuf>> {
     Ok(missing)
 }
 
+/// `path` made absolute with symbolic links resolved when it exists, else as given: for paths
+/// printed into configuration lines, which must work from any working directory.
+pub fn absolute_or_given(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// Give directories `create_dir` made to `owner` (a user's new ~/.postgresql made by root).
 pub fn give_dirs(dirs: &[PathBuf], owner: Option<(u32, u32)>) -> Result<()> {
     if let Some((uid, gid)) = owner {

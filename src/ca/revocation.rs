@@ -395,7 +395,7 @@ fn plan_from(
     parent_override: Option<&Path>,
     seen: &mut Vec<PathBuf>,
 ) -> Result<Vec<Step>> {
-    let here = std::fs::canonicalize(ca.dir()).unwrap_or_else(|_| ca.dir().to_path_buf());
+    let here = files::absolute_or_given(ca.dir());
     if seen.contains(&here) || seen.len() >= MAX_CHAIN_DEPTH {
         return Err(anyhow!(
             "the parent links ({PARENT_LINK}) from {} loop back to {} (or run deeper than {MAX_CHAIN_DEPTH} CAs)",

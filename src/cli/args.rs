@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::error::Hint;
 use crate::passphrase::PassSource;
-use crate::pki::issue::Validity;
+use crate::pki::issue::{CertSpec, Validity};
 use crate::pki::key::{KeyType, PrivateKey};
 use crate::pki::name::{San, Subject};
 use crate::pki::profile::Profile;
@@ -73,6 +73,19 @@ pub struct ValidityArgs {
 }
 
 impl ValidityArgs {
+    /// A certificate of the built-in profile `name` for `subject` and `sans`, with this validity.
+    pub fn spec(&self, name: &str, subject: Subject, sans: Vec<San>) -> Result<CertSpec> {
+        let profile = Profile::builtin(name);
+        let validity = self.resolve(&profile)?;
+        Ok(CertSpec::new(profile, subject, sans, validity))
+    }
+
+    /// `spec` with the subject `/CN=cn`.
+    pub fn spec_for_cn(&self, name: &str, cn: &str, sans: Vec<San>) -> Result<CertSpec> {
+        let subject = Subject::from_cn(cn).map_err(|e| anyhow!("{cn}: {e}"))?;
+        self.spec(name, subject, sans)
+    }
+
     /// Resolve against a profile's default lifetime.
     pub fn resolve(&self, profile: &Profile) -> Result<Validity> {
         Validity::resolve(

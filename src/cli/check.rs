@@ -145,25 +145,14 @@ fn run_check(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
 }
 
 fn finish(ctx: &Ctx, a: &Args, report: check::Report, target: &str) -> anyhow::Result<()> {
-    match a.watch.format {
-        Format::Nagios => {
-            ctx.report.data(&watch::nagios_line(
-                &report,
-                &format!("pgcert check {target}"),
-            ));
-            return match watch::status(&report) {
-                0 => Ok(()),
-                n => Err(crate::error::Exit(n).into()),
-            };
-        }
-        Format::Prometheus => {
-            ctx.report.data(&watch::prometheus(&report, target));
-            return match report.errors() {
-                0 => Ok(()),
-                _ => Err(crate::error::Exit(1).into()),
-            };
-        }
-        Format::Json | Format::Text => {}
+    if let Some(done) = watch::emit(
+        &ctx.report,
+        a.watch.format,
+        &report,
+        &format!("pgcert check {target}"),
+        target,
+    ) {
+        return done;
     }
     let mode = if a.watch.format == Format::Json {
         Mode::Json

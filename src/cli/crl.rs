@@ -73,7 +73,7 @@ pub struct Args {
 
 /// The `<hash>.rN` name for a CRL in `dir`: the existing file of the same issuer, else the
 /// first free N.
-pub(crate) fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf> {
+fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf> {
     let hash = crate::pki::hash::cert_subject_hash(&crl.ca.der).map_err(|e| anyhow!(e))?;
     for n in 0.. {
         let p = dir.join(format!("{hash}.r{n}"));
@@ -90,6 +90,28 @@ pub(crate) fn hashed_name(dir: &Path, crl: &ChainCrl) -> anyhow::Result<PathBuf>
         }
     }
     unreachable!("some N is free")
+}
+
+/// Write each CRL into `dir` under its `openssl rehash` name (ssl_crl_dir, sslcrldir).
+pub(crate) fn write_hashed(
+    dir: &Path,
+    crls: &[ChainCrl],
+    overwrite: Overwrite,
+    owner: Option<(u32, u32)>,
+) -> anyhow::Result<Vec<Written>> {
+    crls.iter()
+        .map(|c| {
+            files::write_one(
+                FileWrite::public(
+                    hashed_name(dir, c)?,
+                    to_pem("X509 CRL", &c.der).into_bytes(),
+                    "CRL (hashed name)",
+                    overwrite,
+                )
+                .owned_by(owner),
+            )
+        })
+        .collect()
 }
 
 /// Run.
@@ -194,18 +216,7 @@ pub fn run(ctx: &Ctx, mut a: Args) -> anyhow::Result<()> {
         )?);
     }
     if let Some(dir) = &a.crl_dir {
-        for c in &chain {
-            let p = hashed_name(dir, c)?;
-            written.push(files::write_one(
-                FileWrite::public(
-                    p,
-                    to_pem("X509 CRL", &c.der).into_bytes(),
-                    "CRL (hashed name)",
-                    crl_overwrite,
-                )
-                .owned_by(owner),
-            )?);
-        }
+        written.extend(write_hashed(dir, &chain, crl_overwrite, owner)?);
     }
     let mut crls = Vec::new();
     let mut notes = Vec::new();

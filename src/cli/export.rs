@@ -14,10 +14,7 @@ use crate::files::{FileWrite, Overwrite};
 use crate::issuance::SubjectKey;
 use crate::issuance::set::{Layout, Member, issue_set};
 use crate::pki::inspect::CertInfo;
-use crate::pki::issue::CertSpec;
-use crate::pki::name::{San, Subject};
-use crate::pki::profile::Profile;
-use crate::pki::serial::Serial;
+use crate::pki::name::San;
 use crate::report::{CertSummary, Outcome};
 
 pub(crate) const HELP: &str = "Issues the server certificate (with every service name the operator's Services answer to) and the \
@@ -181,18 +178,6 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-fn spec(profile: &str, cn: &str, sans: Vec<San>, v: &ValidityArgs) -> Result<CertSpec> {
-    let profile = Profile::builtin(profile);
-    Ok(CertSpec {
-        subject: Subject::from_cn(cn).map_err(|e| anyhow!("{cn}: {e}"))?,
-        sans,
-        validity: v.resolve(&profile)?,
-        serial: Serial::random(),
-        pathlen: None,
-        profile,
-    })
-}
-
 /// Run.
 pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
     let ExportCommand::K8s(a) = cmd;
@@ -253,13 +238,13 @@ pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
     let keep = (server_key.pkcs8_pem(), replica_key.pkcs8_pem());
     let mut members = vec![Member {
         name: "server".into(),
-        spec: spec("server", &names[0], sans, &a.validity)?,
+        spec: a.validity.spec_for_cn("server", &names[0], sans)?,
         key: SubjectKey::private(server_key),
     }];
     if let Some(user) = shape.replication_user {
         members.push(Member {
             name: "replication".into(),
-            spec: spec("client", user, Vec::new(), &a.validity)?,
+            spec: a.validity.spec_for_cn("client", user, Vec::new())?,
             key: SubjectKey::private(replica_key),
         });
     }

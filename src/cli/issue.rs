@@ -203,11 +203,9 @@ pub fn run(ctx: &Ctx, cmd: IssueCommand) -> anyhow::Result<()> {
     let mut snippets = Vec::new();
     if let Some((c, host, port)) = &connect {
         let abs = |ext: &str| {
-            let p = outputs.dir.join(format!("{}.{ext}", outputs.base));
-            std::fs::canonicalize(&p).unwrap_or(p)
+            crate::files::absolute_or_given(&outputs.dir.join(format!("{}.{ext}", outputs.base)))
         };
-        let root = std::fs::canonicalize(outputs.dir.join("root.crt"))
-            .unwrap_or_else(|_| outputs.dir.join("root.crt"));
+        let root = crate::files::absolute_or_given(&outputs.dir.join("root.crt"));
         let user = result.issued.cert.cn.clone().unwrap_or_default();
         snippets = c.snippets(&crate::postgres::conf::ConnectInput {
             host,

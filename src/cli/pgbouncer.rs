@@ -9,10 +9,7 @@ use crate::cli::Ctx;
 use crate::cli::args::{KeyTypeArgs, OwnerArgs, ValidityArgs};
 use crate::issuance::SubjectKey;
 use crate::issuance::set::{Content, FileSpec, Layout, Member, issue_set};
-use crate::pki::issue::CertSpec;
-use crate::pki::name::{San, Subject};
-use crate::pki::profile::Profile;
-use crate::pki::serial::Serial;
+use crate::pki::name::San;
 use crate::report::{CertSummary, Outcome, Snippet};
 
 pub(crate) const HELP: &str = "pgBouncer terminates TLS twice: towards clients it is a server, towards PostgreSQL a client. \
@@ -57,18 +54,6 @@ pub struct Args {
     key_type: KeyTypeArgs,
 }
 
-fn spec(profile: &str, cn: &str, sans: Vec<San>, v: &ValidityArgs) -> anyhow::Result<CertSpec> {
-    let profile = Profile::builtin(profile);
-    Ok(CertSpec {
-        subject: Subject::from_cn(cn).map_err(|e| anyhow!("{cn}: {e}"))?,
-        sans,
-        validity: v.resolve(&profile)?,
-        serial: Serial::random(),
-        pathlen: None,
-        profile,
-    })
-}
-
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let ca = ctx.open_ca(&ctx.ca)?;
@@ -98,19 +83,20 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let members = vec![
         Member {
             name: "pooler (towards clients)".into(),
-            spec: spec("server", &a.hosts[0], sans, &a.validity)?,
+            spec: a.validity.spec_for_cn("server", &a.hosts[0], sans)?,
             key: SubjectKey::private(a.key_type.generate(&ctx.report)?),
         },
         Member {
             name: "pooler (towards PostgreSQL)".into(),
-            spec: spec("client", &a.backend_user, Vec::new(), &a.validity)?,
+            spec: a
+                .validity
+                .spec_for_cn("client", &a.backend_user, Vec::new())?,
             key: SubjectKey::private(a.key_type.generate(&ctx.report)?),
         },
     ];
     let r = issue_set(&ca, members, &layout, ctx.allow_outlive, ctx.waiting())?;
     let abs = |f: &str| {
-        std::fs::canonicalize(d)
-            .unwrap_or_else(|_| d.clone())
+        crate::files::absolute_or_given(d)
             .join(f)
             .display()
             .to_string()

@@ -100,20 +100,14 @@ fn monitor(
     for m in refusals {
         r.add(Level::Error, None, m.clone(), None);
     }
-    if a.watch.format == Format::Nagios {
-        ctx.report
-            .data(&watch::nagios_line(&r, &format!("pgcert probe {target}")));
-        match watch::status(&r) {
-            0 => Ok(()),
-            n => Err(crate::error::Exit(n).into()),
-        }
-    } else {
-        ctx.report.data(&watch::prometheus(&r, target));
-        match r.errors() {
-            0 => Ok(()),
-            _ => Err(crate::error::Exit(1).into()),
-        }
-    }
+    watch::emit(
+        &ctx.report,
+        a.watch.format,
+        &r,
+        &format!("pgcert probe {target}"),
+        target,
+    )
+    .unwrap_or(Ok(()))
 }
 
 fn run_probe(ctx: &Ctx, a: Args) -> anyhow::Result<()> {

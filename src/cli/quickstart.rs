@@ -147,8 +147,9 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .map(|u| u.name.clone())
                 .unwrap_or_else(|| "postgres".into());
             let abs = |f: &str| {
-                let p = server_dir.join(f);
-                std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
+                crate::files::absolute_or_given(&server_dir.join(f))
+                    .display()
+                    .to_string()
             };
             let sudo = if root { "" } else { "sudo " };
             crl_in_pgdata = true;
@@ -176,8 +177,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     }
     if let Some(n) = r.crl_next_update {
         let ca = crate::postgres::conf::shell_quote(
-            &std::fs::canonicalize(&r.inter_dir)
-                .unwrap_or_else(|_| r.inter_dir.clone())
+            &crate::files::absolute_or_given(&r.inter_dir)
                 .display()
                 .to_string(),
         );
@@ -190,8 +190,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             (None, false) => format!(
                 "pgcert crl --ca {ca} --out {} && pg_ctl reload -D \"$PGDATA\"",
                 crate::postgres::conf::shell_quote(
-                    &std::fs::canonicalize(&r.crl_path)
-                        .unwrap_or_else(|_| r.crl_path.clone())
+                    &crate::files::absolute_or_given(&r.crl_path)
                         .display()
                         .to_string()
                 )
@@ -207,8 +206,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             crate::pki::inspect::when(n)
         ));
     }
-    let client_dir =
-        std::fs::canonicalize(a.out.join("client")).unwrap_or_else(|_| a.out.join("client"));
+    let client_dir = crate::files::absolute_or_given(&a.out.join("client"));
     let first_host = req.hosts.first().cloned().unwrap_or_default();
     let snippets = a.connect.snippets(&crate::postgres::conf::ConnectInput {
         host: &first_host,

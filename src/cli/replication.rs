@@ -10,10 +10,7 @@ use crate::cli::args::{KeyTypeArgs, ValidityArgs};
 use crate::error::Hint;
 use crate::issuance::SubjectKey;
 use crate::issuance::set::{Content, FileSpec, Layout, Member, issue_set};
-use crate::pki::issue::CertSpec;
 use crate::pki::name::{San, Subject};
-use crate::pki::profile::Profile;
-use crate::pki::serial::Serial;
 use crate::postgres::cluster::Cluster;
 use crate::postgres::conf::{conninfo_quote, shell_quote};
 use crate::postgres::verify::{DEFAULT_SECURITY_LEVEL, Purpose, Request, verify};
@@ -74,10 +71,6 @@ pub struct Args {
     key_type: KeyTypeArgs,
 }
 
-fn abs(p: &std::path::Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
 /// Run.
 pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     let cluster = Cluster::open(&a.pgdata, a.config.as_deref()).map_err(|e| {
@@ -108,15 +101,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
     };
     let cn = a.cn.clone().unwrap_or_else(|| a.user.clone());
     let subject = Subject::from_cn(&cn).map_err(|e| anyhow!("--cn {cn}: {e}"))?;
-    let profile = Profile::builtin("client");
-    let spec = CertSpec {
-        subject,
-        sans: Vec::new(),
-        validity: a.validity.resolve(&profile)?,
-        serial: Serial::random(),
-        pathlen: None,
-        profile,
-    };
+    let spec = a.validity.spec("client", subject, Vec::new())?;
     let dir = a
         .standby_out
         .clone()
@@ -186,9 +171,21 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         conninfo_quote(&host),
         a.port,
         conninfo_quote(&a.user),
-        conninfo_quote(&abs(&dir.join("root.crt")).display().to_string()),
-        conninfo_quote(&abs(&dir.join("postgresql.crt")).display().to_string()),
-        conninfo_quote(&abs(&dir.join("postgresql.key")).display().to_string()),
+        conninfo_quote(
+            &crate::files::absolute_or_given(&dir.join("root.crt"))
+                .display()
+                .to_string()
+        ),
+        conninfo_quote(
+            &crate::files::absolute_or_given(&dir.join("postgresql.crt"))
+                .display()
+                .to_string()
+        ),
+        conninfo_quote(
+            &crate::files::absolute_or_given(&dir.join("postgresql.key"))
+                .display()
+                .to_string()
+        ),
     );
     let mapped = cn != a.user;
     let mut hba = format!("hostssl replication {} all cert", a.user);

@@ -17,8 +17,6 @@ use crate::pki::encoding::to_pem;
 use crate::pki::inspect::CertInfo;
 use crate::pki::issue::CertSpec;
 use crate::pki::name::Subject;
-use crate::pki::profile::Profile;
-use crate::pki::serial::Serial;
 use crate::postgres::cluster::{Cluster, Expect};
 use crate::report::{CertSummary, Outcome};
 
@@ -231,17 +229,7 @@ fn publish(
             )?);
         }
         if let Some(dir) = &c.settings.crl_dir {
-            for x in &crls {
-                written.push(files::write_one(
-                    FileWrite::public(
-                        crate::cli::crl::hashed_name(dir, x)?,
-                        to_pem("X509 CRL", &x.der).into_bytes(),
-                        "CRL (hashed name)",
-                        crl,
-                    )
-                    .owned_by(owner),
-                )?);
-            }
+            written.extend(crate::cli::crl::write_hashed(dir, &crls, crl, owner)?);
         }
     }
     Ok((roots, written))
@@ -351,24 +339,13 @@ pub fn run(ctx: &Ctx, cmd: RotateCommand) -> Result<()> {
                 extra.push(cross);
             }
             let new_ca = ctx.open_ca(&state.new_ca)?;
-            let profile = Profile::builtin("server");
-            let spec = CertSpec {
-                subject: leaf
-                    .subject_name()
+            let spec = CertSpec::with_default_validity(
+                "server",
+                leaf.subject_name()
                     .map_err(|e| anyhow!("cannot reuse the subject of {}: {e}", leaf.subject))?,
-                sans: leaf.sans.clone(),
-                validity: crate::pki::issue::Validity::resolve(
-                    None,
-                    None,
-                    None,
-                    profile.default_days,
-                    time::OffsetDateTime::now_utc(),
-                )
-                .map_err(|e| anyhow!(e))?,
-                serial: Serial::random(),
-                pathlen: None,
-                profile,
-            };
+                leaf.sans.clone(),
+            )
+            .map_err(|e| anyhow!(e))?;
             let mut outputs = server_outputs(cluster.as_ref(), &a.stage.out)?;
             outputs.extra_chain = extra;
             let r = issuance::issue_leaf(

@@ -172,6 +172,33 @@ pub fn prometheus(r: &Report, target: &str) -> String {
     out
 }
 
+/// Print a report in a machine format and exit as that format says: nagios 0/1/2 by status,
+/// prometheus 1 when something would be refused. `what` names the check ("pgcert check DIR").
+/// Returns None for the text and JSON formats, which the caller prints itself.
+pub fn emit(
+    report: &crate::report::Reporter,
+    format: Format,
+    r: &Report,
+    what: &str,
+    target: &str,
+) -> Option<Result<()>> {
+    let code = match format {
+        Format::Nagios => {
+            report.data(&nagios_line(r, what));
+            status(r)
+        }
+        Format::Prometheus => {
+            report.data(&prometheus(r, target));
+            i32::from(r.errors() > 0)
+        }
+        Format::Json | Format::Text => return None,
+    };
+    Some(match code {
+        0 => Ok(()),
+        n => Err(Exit(n).into()),
+    })
+}
+
 /// In nagios format, anything that stops the check from running is UNKNOWN (exit 3) on stdout.
 pub fn unknown_on_error(format: Format, result: Result<()>) -> Result<()> {
     match (format, result) {

@@ -12,10 +12,9 @@ use crate::issuance::set::{Content, FileSpec, Layout, Member, issue_set};
 use crate::issuance::{self, CaRequest, LeafRole, Outputs, SubjectKey};
 use crate::passphrase::PassSource;
 use crate::pki::inspect::CertInfo;
-use crate::pki::issue::{CertSpec, Validity};
+use crate::pki::issue::CertSpec;
 use crate::pki::key::PrivateKey;
 use crate::pki::name::{San, Subject};
-use crate::pki::profile::Profile;
 use crate::pki::serial::Serial;
 use crate::postgres::conf::{Settings, SettingsInput, quickstart_settings};
 
@@ -56,23 +55,7 @@ pub struct QuickstartResult {
 }
 
 fn spec(profile: &str, subject: Subject, sans: Vec<San>) -> Result<CertSpec> {
-    let profile = Profile::builtin(profile);
-    let validity = Validity::resolve(
-        None,
-        None,
-        None,
-        profile.default_days,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| anyhow!(e))?;
-    Ok(CertSpec {
-        profile,
-        subject,
-        sans,
-        validity,
-        serial: Serial::random(),
-        pathlen: None,
-    })
+    CertSpec::with_default_validity(profile, subject, sans).map_err(|e| anyhow!(e))
 }
 
 /// Make the set. `keygen` makes each of the four keys.
@@ -261,7 +244,7 @@ pub fn quickstart(
             return Err(e);
         }
     };
-    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let abs = crate::files::absolute_or_given;
     let settings = quickstart_settings(&SettingsInput {
         server_cert: &abs(&req.server_dir.join("server.crt")),
         server_key: &abs(&req.server_dir.join("server.key")),

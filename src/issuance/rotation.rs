@@ -21,10 +21,9 @@ use crate::files::{FileWrite, Overwrite, Written};
 use crate::issuance::{self, CaRequest, LeafRequest, LeafRole, Outputs, ServerFiles, SubjectKey};
 use crate::passphrase::PassSource;
 use crate::pki::inspect::CertInfo;
-use crate::pki::issue::{CertSpec, Validity};
+use crate::pki::issue::CertSpec;
 use crate::pki::key::PrivateKey;
 use crate::pki::name::Subject;
-use crate::pki::profile::Profile;
 use crate::pki::serial::Serial;
 use crate::postgres::verify::{DEFAULT_SECURITY_LEVEL, Purpose, Request, verify};
 
@@ -160,27 +159,7 @@ pub struct BeginRequest<'a> {
 }
 
 fn ca_spec(profile: &str, subject: Subject) -> Result<CertSpec> {
-    let profile = Profile::builtin(profile);
-    let validity = Validity::resolve(
-        None,
-        None,
-        None,
-        profile.default_days,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map_err(|e| anyhow!(e))?;
-    Ok(CertSpec {
-        profile,
-        subject,
-        sans: Vec::new(),
-        validity,
-        serial: Serial::random(),
-        pathlen: None,
-    })
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+    CertSpec::with_default_validity(profile, subject, Vec::new()).map_err(|e| anyhow!(e))
 }
 
 /// Stage 1: make the new root (and intermediate) once; running it again while the rotation is
@@ -192,7 +171,7 @@ pub fn begin(
     waiting: &dyn Fn(&Path),
 ) -> Result<(State, Vec<Written>)> {
     if let Some(s) = State::read(old)? {
-        if s.new_root != absolute(req.new_root) {
+        if s.new_root != crate::files::absolute_or_given(req.new_root) {
             bail!(
                 "a rotation of {} to {} is already under way (stage {})",
                 old.dir().display(),
@@ -276,10 +255,13 @@ pub fn begin(
         }
         return Err(e);
     }
-    let new_root = absolute(req.new_root);
+    let new_root = crate::files::absolute_or_given(req.new_root);
     let state = State {
         stage: Stage::Begun,
-        new_ca: req.new_ca.map(absolute).unwrap_or_else(|| new_root.clone()),
+        new_ca: req
+            .new_ca
+            .map(crate::files::absolute_or_given)
+            .unwrap_or_else(|| new_root.clone()),
         new_root,
         cross: None,
     };
@@ -327,12 +309,12 @@ pub fn cross_sign(
     let old_root = CaDir::open(&old_root_dir)?.with_passin(passin);
     let new_root = crate::ca::read_one_cert(&state.new_root.join("cacert.pem"))?;
     let path = state.new_root.join("cross-signed.pem");
-    let spec = CertSpec {
-        subject: new_root
+    let spec = ca_spec(
+        "root-ca",
+        new_root
             .subject_name()
             .map_err(|e| anyhow!("the new root's subject: {e}"))?,
-        ..ca_spec("root-ca", Subject::from_cn("x").map_err(|e| anyhow!(e))?)?
-    };
+    )?;
     let r = issuance::issue_leaf(
         &old_root,
         LeafRequest {

@@ -85,6 +85,36 @@ pub struct CertSpec {
 }
 
 impl CertSpec {
+    /// A certificate of `profile` for `subject` and `sans`, valid for `validity`. The serial is
+    /// a placeholder: issuance from a CA directory replaces it with the CA's next one.
+    pub fn new(profile: Profile, subject: Subject, sans: Vec<San>, validity: Validity) -> CertSpec {
+        CertSpec {
+            profile,
+            subject,
+            sans,
+            validity,
+            serial: Serial::random(),
+            pathlen: None,
+        }
+    }
+
+    /// A certificate of the built-in profile `name`, for the profile's default lifetime from now.
+    pub fn with_default_validity(
+        name: &str,
+        subject: Subject,
+        sans: Vec<San>,
+    ) -> Result<CertSpec, String> {
+        let profile = Profile::builtin(name);
+        let validity = Validity::resolve(
+            None,
+            None,
+            None,
+            profile.default_days,
+            OffsetDateTime::now_utc(),
+        )?;
+        Ok(CertSpec::new(profile, subject, sans, validity))
+    }
+
     /// The SANs the certificate will carry: the CN first when the profile wants it, then the
     /// requested ones, without duplicates.
     pub fn effective_sans(&self) -> Vec<San> {

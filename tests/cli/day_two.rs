@@ -185,13 +185,6 @@ fn issue_client_owner_gives_the_files_to_the_user_who_connects() {
     assert!(!sb.exists("x"));
 }
 
-fn serial_of(sb: &Sandbox, file: &str) -> String {
-    sb.openssl_ok(&["x509", "-in", file, "-noout", "-serial"])
-        .trim()
-        .trim_start_matches("serial=")
-        .to_string()
-}
-
 /// `renew --pgdata --reload` and `issue server --pgdata --reload`: the files go where
 /// postgresql.conf points (a subdirectory here), and the running server presents the new
 /// serial when pgcert exits 0, with no other step. ssl_ca_file (two roots, mid-rotation) is
@@ -244,7 +237,7 @@ fn renew_and_issue_with_reload_are_served_at_once() {
     let (ok, out) = pg.psql(&conn, &home);
     assert!(ok, "{out}");
     // renew in place with --reload: served when pgcert returns
-    let old = serial_of(&sb, "pg/data/tls/db.crt");
+    let old = sb.serial_of("pg/data/tls/db.crt");
     sb.ok(&[
         "--force",
         "renew",
@@ -256,7 +249,7 @@ fn renew_and_issue_with_reload_are_served_at_once() {
         &data,
         "--reload",
     ]);
-    let new = serial_of(&sb, "pg/data/tls/db.crt");
+    let new = sb.serial_of("pg/data/tls/db.crt");
     assert_ne!(old, new);
     let shown = sb.openssl_ok(&[
         "s_client",
@@ -267,7 +260,7 @@ fn renew_and_issue_with_reload_are_served_at_once() {
     ]);
     let served = {
         sb.write("served.pem", &shown);
-        serial_of(&sb, "served.pem")
+        sb.serial_of("served.pem")
     };
     assert_eq!(
         served, new,
@@ -329,7 +322,7 @@ fn crl_refresh_with_reload_keeps_revocation_in_force() {
     let home = sb.path("home");
     assert!(pg.psql(&conn("alice"), &home).0);
     assert!(pg.psql(&conn("bob"), &home).0);
-    let bob = serial_of(&sb, "bob/postgresql.crt");
+    let bob = sb.serial_of("bob/postgresql.crt");
     sb.ok(&["revoke", "--ca", "inter", &bob]);
     for _ in 0..2 {
         sb.ok(&["crl", "--ca", "inter", "--pgdata", &data, "--reload"]);
@@ -474,7 +467,7 @@ fn expiry_watching_for_monitors() {
         "the server certificate ends within 400 days: {line}"
     );
     let (_, prom) = run_code(&sb, &["probe", &target, "--format", "prometheus"]);
-    let served = serial_of(&sb, "pg/data/server.crt");
+    let served = sb.serial_of("pg/data/server.crt");
     assert!(prom.contains(&format!("serial=\"{served}\"")), "{prom}");
     // cannot run: UNKNOWN
     let (code, line) = run_code(&sb, &["check", "--pgdata", "nowhere", "--format", "nagios"]);

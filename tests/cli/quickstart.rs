@@ -99,17 +99,7 @@ fn quickstart_settings_work_when_pasted_into_a_fresh_cluster() {
         "jdbc",
     ]);
     let printed = String::from_utf8(out.stdout).unwrap();
-    let section = |title: &str| -> Vec<String> {
-        printed
-            .split(&format!("# {title}"))
-            .nth(1)
-            .unwrap_or_else(|| panic!("no {title} section in:\n{printed}"))
-            .lines()
-            .skip(1)
-            .take_while(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
+    let section = |title: &str| section(&printed, title);
     let conf = section("postgresql.conf");
     let hba = section("pg_hba.conf");
     let psql = section("connect");
@@ -121,37 +111,11 @@ fn quickstart_settings_work_when_pasted_into_a_fresh_cluster() {
     pg.hba(&hba.join("\n"));
     pg.start();
     // the psql line exactly as printed, through a shell
-    let cmd = format!(
-        "{} -X -tAc 'select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()'",
-        psql[0]
-    );
-    let run = std::process::Command::new("sh")
-        .args(["-c", &cmd])
-        .env("HOME", sb.path("home"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert!(
-        run.status.success() && text.contains("postgres|t"),
-        "{cmd}\n{text}"
-    );
+    let (ok, text) = run_psql_line(&sb, &psql[0]);
+    assert!(ok && text.contains("postgres|t"), "{}\n{text}", psql[0]);
     // --print-connect: the libpq line works as printed, the JDBC URL names the DER key
     let libpq = section("connect with libpq");
-    let (ok, text) = {
-        let run = std::process::Command::new("sh")
-            .args(["-c", &format!("{} -X -tAc 'select 1'", libpq[0])])
-            .env("HOME", sb.path("home"))
-            .output()
-            .unwrap();
-        (
-            run.status.success(),
-            String::from_utf8_lossy(&run.stderr).into_owned(),
-        )
-    };
+    let (ok, text) = run_psql_line(&sb, &libpq[0]);
     assert!(ok, "{}: {text}", libpq[0]);
     let jdbc = section("connect with jdbc");
     assert!(
@@ -162,18 +126,21 @@ fn quickstart_settings_work_when_pasted_into_a_fresh_cluster() {
     );
 }
 
+/// The lines printed under `# TITLE...`, up to the next empty line.
+fn section(printed: &str, title: &str) -> Vec<String> {
+    printed
+        .split(&format!("# {title}"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {title} section in:\n{printed}"))
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn sections(printed: &str) -> (Vec<String>, Vec<String>, String) {
-    let section = |title: &str| -> Vec<String> {
-        printed
-            .split(&format!("# {title}"))
-            .nth(1)
-            .unwrap_or_else(|| panic!("no {title} section in:\n{printed}"))
-            .lines()
-            .skip(1)
-            .take_while(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
+    let section = |title: &str| section(printed, title);
     (
         section("postgresql.conf"),
         section("pg_hba.conf"),

@@ -3,13 +3,6 @@
 
 use crate::support::{PgServer, Sandbox, json, postgres_available, require, snapshot};
 
-fn serial_of(sb: &Sandbox, cert: &str) -> String {
-    sb.openssl_ok(&["x509", "-in", cert, "-noout", "-serial"])
-        .trim()
-        .trim_start_matches("serial=")
-        .to_string()
-}
-
 fn crl_text(sb: &Sandbox, crl: &str) -> String {
     sb.openssl_ok(&["crl", "-in", crl, "-noout", "-text"])
 }
@@ -33,7 +26,7 @@ fn crl_lists_revoked_with_reason_and_openssl_enforces_the_chain() {
         return;
     }
     let sb = setup();
-    let bob = serial_of(&sb, "bob/postgresql.crt");
+    let bob = sb.serial_of("bob/postgresql.crt");
     let out = sb.ok(&[
         "--json",
         "revoke",
@@ -153,7 +146,7 @@ fn revocation_interoperates_with_openssl_ca_both_ways() {
     }
     let sb = setup();
     // openssl revokes in a pgcert CA, pgcert publishes
-    let bob = serial_of(&sb, "bob/postgresql.crt");
+    let bob = sb.serial_of("bob/postgresql.crt");
     sb.openssl_ok(&[
         "ca",
         "-config",
@@ -167,7 +160,7 @@ fn revocation_interoperates_with_openssl_ca_both_ways() {
     let t = crl_text(&sb, "inter/crl.pem");
     assert!(t.contains(&bob) && t.contains("Superseded"), "{t}");
     // pgcert revokes, openssl publishes
-    let alice = serial_of(&sb, "alice/postgresql.crt");
+    let alice = sb.serial_of("alice/postgresql.crt");
     sb.ok(&[
         "revoke",
         "--ca",

@@ -156,14 +156,6 @@ impl Drop for Bouncer {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `issue pgbouncer`: with the printed settings, a client with a certificate connects through a
 /// real pgBouncer to PostgreSQL with verify-full and cert authentication on both hops; a wrong
 /// host name on either hop is refused.
@@ -207,7 +199,7 @@ fn pgbouncer_set_secures_both_hops() {
     let auth_title = j["snippets"][1]["title"].as_str().unwrap().to_string();
     let auth_path = auth_title.split(' ').next().unwrap().to_string();
     std::fs::write(&auth_path, snippet(&j, &auth_path).join("\n") + "\n").unwrap();
-    let port = free_port();
+    let port = crate::support::free_port();
     let ini = |backend_host: &str| {
         format!(
             "[databases]\npostgres = host={backend_host} port={} dbname=postgres\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nserver_login_retry = 1\nserver_connect_timeout = 3\nquery_wait_timeout = 2\nunix_socket_dir =\nlogfile = {}\npidfile = {}\n{}\n",
@@ -288,21 +280,7 @@ fn k8s_export_for_cloudnativepg_runs_postgres_from_the_secrets() {
     ]);
     assert_eq!(sb.mode("secrets.yaml"), 0o600);
     // parsed by a real YAML parser, as JSON
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
-        ])
-        .arg(sb.path("secrets.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let docs = docs.as_array().unwrap();
+    let docs = sb.yaml_documents("secrets.yaml");
     assert_eq!(docs.len(), 4);
     let secret = |name: &str| {
         docs.iter()
@@ -426,21 +404,8 @@ fn k8s_export_for_zalando_is_one_tls_secret_with_the_ca() {
         "--out",
         "z.yaml",
     ]);
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
-        ])
-        .arg(sb.path("z.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let d = &docs.as_array().unwrap()[..];
+    let docs = sb.yaml_documents("z.yaml");
+    let d = &docs[..];
     assert_eq!(d.len(), 1);
     assert_eq!(d[0]["type"], "kubernetes.io/tls");
     assert_eq!(d[0]["metadata"]["name"], "acid-main-tls");

@@ -64,6 +64,33 @@ impl Sandbox {
         Sandbox { dir }
     }
 
+    /// A certificate file's serial, as openssl prints it.
+    pub fn serial_of(&self, cert: &str) -> String {
+        self.openssl_ok(&["x509", "-in", cert, "-noout", "-serial"])
+            .trim()
+            .trim_start_matches("serial=")
+            .to_string()
+    }
+
+    /// Every document of a YAML file, parsed by PyYAML, as JSON.
+    pub fn yaml_documents(&self, rel: &str) -> Vec<serde_json::Value> {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, json, yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))",
+            ])
+            .arg(self.path(rel))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array().unwrap().clone()
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
@@ -300,7 +327,8 @@ pub fn postgres_available() -> bool {
     ok
 }
 
-fn free_port() -> u16 {
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
