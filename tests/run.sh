@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when it is missing (PostgreSQL 15,
-# psql, openssl, Java and PgJDBC with apt-get, as root; pkilint with pip), then checks formatting
+# psql, openssl, Java and PgJDBC, pgBouncer, Go and pgx with apt-get, as root; pkilint with pip), then checks formatting
 # and lints and runs every test.
 # With CI=true no PostgreSQL or OpenSSL test may skip: a missing tool fails the run.
 set -euo pipefail
@@ -18,6 +18,8 @@ command -v pgbouncer >/dev/null || need+=(pgbouncer)                # the pgBoun
 command -v python3 >/dev/null || need+=(python3)                    # pkilint, PyYAML, psycopg, asyncpg
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v npm >/dev/null || need+=(nodejs npm)                     # node-postgres example
+command -v go >/dev/null || need+=(golang-go)                       # pgx example (Debian's Go 1.19)
+[ -d /usr/share/gocode/src/github.com/jackc/pgx/v4 ] || need+=(golang-github-jackc-pgx-v4-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}" >&2
