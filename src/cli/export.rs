@@ -27,12 +27,17 @@ and replicationTLSSecret of type kubernetes.io/tls with tls.crt and tls.key, eve
 operator reloads PostgreSQL when it changes; server names <cluster>-rw, -ro, -r and their .<namespace> and \
 .<namespace>.svc forms; replication user streaming_replica); zalando (Zalando postgres-operator: one kubernetes.io/tls \
 Secret named by spec.tls.secretName with tls.crt, tls.key and ca.crt (caFile); server names <cluster> and <cluster>-repl \
-in every namespace form; no replication certificate: the operator's standby user logs in with a password).
+in every namespace form; no replication certificate: the operator's standby user logs in with a password); pgo (Crunchy \
+PGO v5: spec.customTLSSecret and spec.customReplicationTLSSecret, each with tls.crt, tls.key and the same ca.crt; server \
+CN <cluster>-primary, names <cluster>-primary and -replicas in every namespace form; replication user _crunchyrepl, which \
+PGO's pg_hba admits with cert authentication only); percona (Percona Operator for PostgreSQL 2.x, a PGO fork: the same \
+Secrets, named under spec.secrets).
 
 EXAMPLES:
   pgcert export k8s --for cnpg --cluster pg-main --namespace db --ca ca/pg --out pg-main-tls.yaml
   pgcert export k8s --for cnpg --cluster pg-main --ca ca/pg --include-ca-key | kubectl apply -f -
   pgcert export k8s --for zalando --cluster acid-main --namespace db --ca ca/pg --out acid-main-tls.yaml
+  pgcert export k8s --for pgo --cluster hippo --namespace postgres-operator --ca ca/pg --out hippo-tls.yaml
 
 EXIT CODES:
   0  success
@@ -50,8 +55,8 @@ pub enum ExportCommand {
 /// `export k8s` flags.
 #[derive(Debug, clap::Args)]
 pub struct K8sArgs {
-    /// The operator: cnpg (CloudNativePG).
-    #[arg(long = "for", value_name = "OPERATOR", value_parser = ["cnpg", "zalando"])]
+    /// The operator: cnpg (CloudNativePG), zalando, pgo (Crunchy PGO v5), percona.
+    #[arg(long = "for", value_name = "OPERATOR", value_parser = ["cnpg", "zalando", "pgo", "percona"])]
     operator: String,
     /// The operator's cluster name.
     #[arg(long, value_name = "NAME")]
@@ -93,7 +98,7 @@ struct SecretShape {
     suffix: &'static str,
     /// Secret type.
     kind: &'static str,
-    /// Spec field that names it.
+    /// Spec field that names it, below the shape's `spec_path` (dots nest: `a.name`).
     field: &'static str,
     keys: &'static [(&'static str, Part)],
 }
@@ -171,6 +176,53 @@ const SHAPES: &[Shape] = &[
                 ("ca.crt", Part::CaCert),
             ],
         }],
+    },
+    // Crunchy PGO v5 (docs: tutorial "Customize TLS"; the CRD reference): customTLSSecret and
+    // customReplicationTLSSecret, both with tls.crt, tls.key and the same ca.crt, mounted at
+    // /pgconf/tls; the server CN is the primary Service's name; the replication user is
+    // _crunchyrepl, admitted by `hostssl replication "_crunchyrepl" all cert`.
+    Shape {
+        name: "pgo",
+        labels: &[],
+        replication_user: Some("_crunchyrepl"),
+        services: &["-primary", "-replicas"],
+        spec_path: &["spec"],
+        spec_extra: &[],
+        secrets: PGO_SECRETS,
+    },
+    // Percona Operator for PostgreSQL 2.x (docs: "Generate certificates manually"): PGO's
+    // Secrets, named under spec.secrets.
+    Shape {
+        name: "percona",
+        labels: &[],
+        replication_user: Some("_crunchyrepl"),
+        services: &["-primary", "-replicas"],
+        spec_path: &["spec", "secrets"],
+        spec_extra: &[],
+        secrets: PGO_SECRETS,
+    },
+];
+
+const PGO_SECRETS: &[SecretShape] = &[
+    SecretShape {
+        suffix: "-tls",
+        kind: "Opaque",
+        field: "customTLSSecret.name",
+        keys: &[
+            ("ca.crt", Part::CaCert),
+            ("tls.crt", Part::ServerChain),
+            ("tls.key", Part::ServerKey),
+        ],
+    },
+    SecretShape {
+        suffix: "-replication-tls",
+        kind: "Opaque",
+        field: "customReplicationTLSSecret.name",
+        keys: &[
+            ("ca.crt", Part::CaCert),
+            ("tls.crt", Part::ReplicaChain),
+            ("tls.key", Part::ReplicaKey),
+        ],
     },
 ];
 
@@ -302,10 +354,14 @@ pub fn run(ctx: &Ctx, cmd: ExportCommand) -> Result<()> {
         indent += 1;
     }
     for sec in shape.secrets {
+        let path: Vec<&str> = sec.field.split('.').collect();
+        let (leaf, nest) = path.split_last().expect("split yields one part at least");
+        for (depth, p) in nest.iter().enumerate() {
+            yaml.push_str(&format!("# {}{p}:\n", "  ".repeat(indent + depth)));
+        }
         yaml.push_str(&format!(
-            "# {}{}: {}\n",
-            "  ".repeat(indent),
-            sec.field,
+            "# {}{leaf}: {}\n",
+            "  ".repeat(indent + nest.len()),
             quote(&format!("{c}{}", sec.suffix))
         ));
     }

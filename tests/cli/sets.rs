@@ -480,3 +480,128 @@ fn k8s_export_refuses_before_recording_anything() {
     assert!(e.contains("--out"), "{e}");
     assert_eq!(sb.read("inter/index.txt"), index, "nothing recorded");
 }
+
+/// `export k8s --for pgo` and `--for percona` (Crunchy PGO v5 and its Percona fork): two Opaque
+/// Secrets with ca.crt, tls.crt and tls.key and the same ca.crt, named in the spec fragment
+/// where each operator reads them. A real PostgreSQL runs from the decoded server Secret with
+/// PGO's own settings (ssl_ca_file = ca.crt) and pg_hba lines for `_crunchyrepl`; psql connects
+/// with verify-full to every service name, and the replication certificate logs in by `cert`.
+#[test]
+fn k8s_export_for_pgo_and_percona_runs_postgres_from_the_secrets() {
+    if !postgres_available() || !crate::support::require("python3") {
+        return;
+    }
+    for (operator, spec) in [
+        (
+            "pgo",
+            "# spec:\n#   customTLSSecret:\n#     name: \"hippo-tls\"\n#   customReplicationTLSSecret:\n#     name: \"hippo-replication-tls\"\n",
+        ),
+        (
+            "percona",
+            "# spec:\n#   secrets:\n#     customTLSSecret:\n#       name: \"hippo-tls\"\n#     customReplicationTLSSecret:\n#       name: \"hippo-replication-tls\"\n",
+        ),
+    ] {
+        let sb = Sandbox::new();
+        sb.two_tier_ca();
+        sb.ok(&[
+            "export",
+            "k8s",
+            "--for",
+            operator,
+            "--cluster",
+            "hippo",
+            "--namespace",
+            "pgo",
+            "--ca",
+            "inter",
+            "--out",
+            "s.yaml",
+        ]);
+        assert!(
+            sb.read("s.yaml").ends_with(spec),
+            "{operator}: {}",
+            sb.read("s.yaml")
+        );
+        let docs = sb.yaml_documents("s.yaml");
+        assert_eq!(docs.len(), 2, "{operator}");
+        let decode = |name: &str, key: &str| {
+            use base64::Engine;
+            let d = docs
+                .iter()
+                .find(|d| d["metadata"]["name"] == name)
+                .unwrap_or_else(|| panic!("{operator}: no Secret {name}"));
+            assert_eq!(d["kind"], "Secret");
+            assert_eq!(d["type"], "Opaque", "{operator} {name}");
+            assert_eq!(d["metadata"]["namespace"], "pgo");
+            let mut keys: Vec<&str> = d["data"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            keys.sort();
+            assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"], "{operator} {name}");
+            base64::engine::general_purpose::STANDARD
+                .decode(d["data"][key].as_str().unwrap())
+                .unwrap()
+        };
+        assert_eq!(
+            decode("hippo-tls", "ca.crt"),
+            decode("hippo-replication-tls", "ca.crt"),
+            "{operator}: both Secrets must carry the same ca.crt"
+        );
+        // PGO mounts the server Secret at /pgconf/tls and points PostgreSQL at its files
+        let mut pg = PgServer::init(&sb, "pg");
+        for key in ["ca.crt", "tls.crt", "tls.key"] {
+            sb.write(&format!("pg/data/{key}"), decode("hippo-tls", key));
+        }
+        sb.write("repl/tls.crt", decode("hippo-replication-tls", "tls.crt"));
+        sb.write("repl/tls.key", decode("hippo-replication-tls", "tls.key"));
+        for key in ["pg/data/tls.key", "repl/tls.key"] {
+            std::fs::set_permissions(
+                sb.path(key),
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        // PGO: the server certificate's CN is the primary Service's name
+        let subject = sb.openssl_ok(&["x509", "-noout", "-subject", "-in", "pg/data/tls.crt"]);
+        assert!(
+            subject.contains("CN = hippo-primary"),
+            "{operator}: {subject}"
+        );
+        let subject = sb.openssl_ok(&["x509", "-noout", "-subject", "-in", "repl/tls.crt"]);
+        assert!(
+            subject.contains("CN = _crunchyrepl"),
+            "{operator}: {subject}"
+        );
+        sb.chown_postgres("pg/data");
+        pg.conf(
+            "ssl = on\nssl_ca_file = 'ca.crt'\nssl_cert_file = 'tls.crt'\nssl_key_file = 'tls.key'",
+        );
+        pg.hba("hostssl replication \"_crunchyrepl\" all cert\nhostssl \"postgres\" \"_crunchyrepl\" all cert\nhost all \"_crunchyrepl\" all reject\nhostssl all all 127.0.0.1/32 trust");
+        pg.start();
+        pg.sql("create role _crunchyrepl login replication");
+        let home = sb.path("home");
+        let ca = sb.path("pg/data/ca.crt");
+        for svc in ["-primary", "-replicas"] {
+            for form in ["", ".pgo", ".pgo.svc", ".pgo.svc.cluster.local"] {
+                let host = format!("hippo{svc}{form}");
+                let conn = format!(
+                    "host={host} hostaddr=127.0.0.1 user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+                    ca.display()
+                );
+                let (ok, out) = pg.psql(&conn, &home);
+                assert!(ok, "{operator} {host}: {out}");
+            }
+        }
+        let conn = format!(
+            "host=hippo-primary hostaddr=127.0.0.1 user=_crunchyrepl dbname=postgres sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+            ca.display(),
+            sb.path("repl/tls.crt").display(),
+            sb.path("repl/tls.key").display()
+        );
+        let (ok, out) = pg.psql(&conn, &home);
+        assert!(ok && out.contains("_crunchyrepl t"), "{operator}: {out}");
+    }
+}
