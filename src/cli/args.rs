@@ -26,7 +26,7 @@ pub struct SubjectArgs {
     /// Common name (CN): a host name for servers, the database user for clients.
     #[arg(long, value_name = "NAME", conflicts_with = "subj")]
     pub cn: Option<String>,
-    /// Full subject in OpenSSL syntax, e.g. "/O=Example/CN=db.example.com" ('\/' escapes '/').
+    /// Full subject in OpenSSL syntax, in order: "/O=PGDG/OU=Eng/OU=Test/CN=db"; '+' joins a multi-valued RDN, '\' escapes.
     #[arg(long, value_name = "SUBJECT", value_parser = |s: &str| s.parse::<Subject>())]
     pub subj: Option<Subject>,
 }

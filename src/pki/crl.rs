@@ -64,18 +64,23 @@ pub fn sign_crl(
     let crl = params
         .signed_by(&issuer)
         .map_err(|e| format!("signing the CRL failed: {e}"))?;
-    // rcgen re-encodes the issuer name; a CRL whose issuer differs from the CA's subject by a
-    // byte would be ignored by OpenSSL, so refuse it (repeated attributes, unusual strings)
-    let der = crl.der().to_vec();
-    {
+    // rcgen re-encodes the issuer name from the CA certificate; OpenSSL matches a CRL to its CA
+    // by the exact bytes, so put the CA's subject in where they differ
+    let mut der = crl.der().to_vec();
+    let issuer_of = |der: &[u8]| -> Result<Vec<u8>, String> {
         use x509_parser::prelude::FromDer;
-        let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(&der)
+        let (_, parsed) = x509_parser::revocation_list::CertificateRevocationList::from_der(der)
             .map_err(|e| format!("internal check failed: {e}"))?;
-        if parsed.issuer().as_raw() != ca.cert().subject_raw.as_slice() {
-            return Err(format!(
-                "the CA's subject {} cannot be reproduced exactly as a CRL issuer; pgcert refuses to sign a CRL OpenSSL would not match",
-                ca.cert().subject
-            ));
+        Ok(parsed.issuer().as_raw().to_vec())
+    };
+    let want = &ca.cert().subject_raw;
+    if &issuer_of(&der)? != want {
+        let at = crate::pki::der::crl_issuer_position(&der)?;
+        der = crate::pki::der::resign(&der, &[(at, want.as_slice())], ca.key())?;
+        if &issuer_of(&der)? != want {
+            return Err(
+                "internal check failed: the CRL's issuer differs from the CA's subject".into(),
+            );
         }
     }
     Ok(der)

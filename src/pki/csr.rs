@@ -219,7 +219,12 @@ pub fn make_csr(
     let csr = p
         .serialize_request(key.pair())
         .map_err(|e| format!("cannot make the request: {e}"))?;
-    Ok(csr.der().to_vec())
+    let der = csr.der().to_vec();
+    if subject.needs_exact_encoding() {
+        // rcgen's name keeps one value per type: put the exact subject in (after the version)
+        return crate::pki::der::resign(&der, &[(1, &subject.to_der())], key);
+    }
+    Ok(der)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyIdMethod};
 use time::{Duration, OffsetDateTime};
 
+use crate::pki::der;
 use crate::pki::inspect::{CertInfo, key_id};
 use crate::pki::key::PrivateKey;
 use crate::pki::name::{San, Subject};
@@ -232,7 +233,13 @@ pub fn self_signed(spec: &CertSpec, key: &PrivateKey) -> Result<Issued, String> 
     let cert = params
         .self_signed(key.pair())
         .map_err(|e| format!("signing failed: {e}"))?;
-    let info = CertInfo::parse(cert.der())?;
+    let mut info = CertInfo::parse(cert.der())?;
+    let name = spec.subject.to_der();
+    if info.subject_raw != name || info.issuer_raw != name {
+        let (issuer_at, subject_at) = der::cert_name_positions(&info.der)?;
+        let der = der::resign(&info.der, &[(issuer_at, &name), (subject_at, &name)], key)?;
+        info = CertInfo::parse(&der)?;
+    }
     if !info.is_self_issued() {
         return Err(
             "internal check failed: the self-signed certificate's issuer differs from its subject"
@@ -310,10 +317,23 @@ pub fn issue(
     let cert = params
         .signed_by(&public, &issuer)
         .map_err(|e| format!("signing failed: {e}"))?;
-    let info = CertInfo::parse(cert.der())?;
-    // rcgen re-encodes the issuer name; make sure it did so byte for byte (repeated attributes,
-    // multi-valued RDNs and unusual string types would otherwise break the chain silently).
-    if info.issuer_raw != ca_cert.subject_raw {
+    let mut info = CertInfo::parse(cert.der())?;
+    // rcgen re-encodes the issuer name from the CA certificate and keeps one value per
+    // attribute type in the subject: put the exact bytes in where either differs
+    let subject = spec.subject.to_der();
+    if info.subject_raw != subject || info.issuer_raw != ca_cert.subject_raw {
+        let (issuer_at, subject_at) = der::cert_name_positions(&info.der)?;
+        let der = der::resign(
+            &info.der,
+            &[
+                (issuer_at, ca_cert.subject_raw.as_slice()),
+                (subject_at, subject.as_slice()),
+            ],
+            ca.key(),
+        )?;
+        info = CertInfo::parse(&der)?;
+    }
+    if info.issuer_raw != ca_cert.subject_raw || info.subject_raw != subject {
         return Err(format!(
             "the CA's subject {} cannot be reproduced exactly as an issuer name; pgcert refuses to sign a certificate that would not chain",
             ca_cert.subject

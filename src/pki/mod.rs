@@ -3,6 +3,7 @@
 pub mod chain;
 pub mod crl;
 pub mod csr;
+pub mod der;
 pub mod describe;
 pub mod encoding;
 pub mod hash;

@@ -1,9 +1,9 @@
 //! Subjects and subject alternative names as the user writes them: `--cn`, `--subj` in
 //! OpenSSL syntax (`/C=JP/O=Example/CN=db`, `\/` escapes), `--san dns:NAME|ip:ADDR|BARE`.
 //!
-//! rcgen's `DistinguishedName` is a map keyed by attribute type: it silently collapses
-//! `/DC=org/DC=example` and flattens `CN=a+UID=b`. We refuse both here, with a clear error,
-//! rather than sign a name the user did not write. String types follow OpenSSL's choice:
+//! rcgen's `DistinguishedName` is a map keyed by attribute type: it would silently collapse
+//! `/DC=org/DC=example` and flatten `CN=a+UID=b`. pgcert encodes names itself (`to_der`) and
+//! puts those bytes into what rcgen signed (`pki::der`). String types follow OpenSSL's choice:
 //! PrintableString for C and serialNumber, IA5String for emailAddress and DC, UTF8String
 //! for everything else.
 
@@ -145,6 +145,16 @@ impl Attr {
         ATTRS.iter().copied().find(|a| a.short == alias)
     }
 
+    /// OpenSSL's string type for the attribute: PrintableString for C and serialNumber,
+    /// IA5String for emailAddress and DC, UTF8String otherwise.
+    fn string_tag(self) -> u8 {
+        match self.short {
+            "C" | "serialNumber" => 0x13,
+            "emailAddress" | "DC" => 0x16,
+            _ => 0x0c,
+        }
+    }
+
     fn dn_type(self) -> DnType {
         match self.short {
             "C" => DnType::CountryName,
@@ -158,37 +168,42 @@ impl Attr {
     }
 }
 
-/// A subject: an ordered list of single-valued RDNs with distinct attribute types.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A subject: RDNs in the order given, each with one attribute or, for a multi-valued RDN
+/// (`CN=a+UID=b`), several. Attribute types may repeat (`/OU=Engineering/OU=Testing`).
+/// A name read from a certificate or CSR keeps its exact DER, which is what gets signed.
+#[derive(Debug, Clone)]
 pub struct Subject {
-    rdns: Vec<(Attr, String)>,
+    rdns: Vec<Vec<(Attr, String)>>,
+    raw: Option<Vec<u8>>,
 }
+
+impl PartialEq for Subject {
+    fn eq(&self, other: &Subject) -> bool {
+        self.to_der() == other.to_der()
+    }
+}
+
+impl Eq for Subject {}
 
 impl Subject {
     /// `/CN=NAME`.
     pub fn from_cn(cn: &str) -> Result<Subject, String> {
-        Subject::from_parts(vec![(
+        Subject::from_parts(vec![vec![(
             Attr::lookup("CN").expect("CN is known"),
             cn.to_string(),
-        )])
+        )]])
     }
 
-    fn from_parts(rdns: Vec<(Attr, String)>) -> Result<Subject, String> {
+    fn from_parts(rdns: Vec<Vec<(Attr, String)>>) -> Result<Subject, String> {
         if rdns.is_empty() {
             return Err("the subject is empty".into());
         }
-        for (i, (attr, value)) in rdns.iter().enumerate() {
+        for (attr, value) in rdns.iter().flatten() {
             if value.is_empty() {
                 return Err(format!("{} has an empty value", attr.short));
             }
             if value.chars().any(|c| c.is_control()) {
                 return Err(format!("{} contains a control character", attr.short));
-            }
-            if rdns[..i].iter().any(|(a, _)| a == attr) {
-                return Err(format!(
-                    "{} appears twice; pgcert does not encode repeated attributes (they would be silently merged)",
-                    attr.short
-                ));
             }
             match attr.short {
                 "C" if value.len() != 2 || !value.chars().all(|c| c.is_ascii_alphabetic()) => {
@@ -215,70 +230,106 @@ impl Subject {
                 _ => {}
             }
         }
-        Ok(Subject { rdns })
+        Ok(Subject { rdns, raw: None })
     }
 
-    /// A subject from a parsed certificate or CSR name. Refuses what pgcert cannot re-encode
-    /// faithfully: multi-valued RDNs, repeated attribute types, attributes it has no name
-    /// for and non-string values. Values are re-encoded with OpenSSL's string types.
+    /// A subject from a parsed certificate or CSR name, keeping its exact DER (string types,
+    /// order, repeated attributes, multi-valued RDNs), so that a certificate signed for it
+    /// carries the same bytes. Refuses attributes pgcert has no name for and non-string values,
+    /// and values beyond RFC 5280's bounds.
     pub fn from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Subject, String> {
         use x509_parser::der_parser::asn1_rs::Tag;
         let mut rdns = Vec::new();
         for rdn in name.iter() {
-            let atvs: Vec<_> = rdn.iter().collect();
-            if atvs.len() != 1 {
-                return Err(
-                    "the name has a multi-valued RDN ('+'), which pgcert cannot encode".into(),
-                );
+            let mut atvs = Vec::new();
+            for atv in rdn.iter() {
+                let oid = atv.attr_type().to_id_string();
+                let short = short_name(&oid)
+                    .ok_or_else(|| format!("attribute {oid} in the name is not supported"))?;
+                let attr = Attr::lookup(short).expect("known");
+                let data = atv.attr_value().data;
+                let value = match atv.attr_value().header.tag() {
+                    Tag::Utf8String
+                    | Tag::PrintableString
+                    | Tag::Ia5String
+                    | Tag::NumericString
+                    | Tag::VisibleString => String::from_utf8(data.to_vec())
+                        .map_err(|_| format!("{short} is not valid text"))?,
+                    Tag::BmpString => {
+                        let units: Vec<u16> = data
+                            .chunks(2)
+                            .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
+                            .collect();
+                        String::from_utf16(&units)
+                            .map_err(|_| format!("{short} is not valid UTF-16"))?
+                    }
+                    Tag::T61String => data.iter().map(|&b| b as char).collect(),
+                    other => return Err(format!("{short} has a non-string value ({other:?})")),
+                };
+                atvs.push((attr, value));
             }
-            let atv = atvs[0];
-            let oid = atv.attr_type().to_id_string();
-            let short = short_name(&oid)
-                .ok_or_else(|| format!("attribute {oid} in the name is not supported"))?;
-            let attr = Attr::lookup(short).expect("known");
-            let data = atv.attr_value().data;
-            let value = match atv.attr_value().header.tag() {
-                Tag::Utf8String
-                | Tag::PrintableString
-                | Tag::Ia5String
-                | Tag::NumericString
-                | Tag::VisibleString => String::from_utf8(data.to_vec())
-                    .map_err(|_| format!("{short} is not valid text"))?,
-                Tag::BmpString => {
-                    let units: Vec<u16> = data
-                        .chunks(2)
-                        .map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]))
-                        .collect();
-                    String::from_utf16(&units)
-                        .map_err(|_| format!("{short} is not valid UTF-16"))?
-                }
-                Tag::T61String => data.iter().map(|&b| b as char).collect(),
-                other => return Err(format!("{short} has a non-string value ({other:?})")),
-            };
-            rdns.push((attr, value));
+            if atvs.is_empty() {
+                return Err("the name has an empty RDN".into());
+            }
+            rdns.push(atvs);
         }
-        Subject::from_parts(rdns)
+        let mut s = Subject::from_parts(rdns)?;
+        s.raw = Some(name.as_raw().to_vec());
+        Ok(s)
     }
 
-    /// The first CN, if any.
+    /// The first CN, if any (the one PostgreSQL and libpq read).
     pub fn cn(&self) -> Option<&str> {
         self.rdns
             .iter()
+            .flatten()
             .find(|(a, _)| a.short == "CN")
             .map(|(_, v)| v.as_str())
     }
 
-    /// The rcgen name with OpenSSL's string types.
+    /// True when rcgen's name map cannot hold this subject: a repeated attribute type or a
+    /// multi-valued RDN. Signing then puts [`Subject::to_der`] in place of rcgen's name.
+    pub fn needs_exact_encoding(&self) -> bool {
+        let flat: Vec<&Attr> = self.rdns.iter().flatten().map(|(a, _)| a).collect();
+        self.rdns.iter().any(|r| r.len() > 1)
+            || flat.iter().enumerate().any(|(i, a)| flat[..i].contains(a))
+    }
+
+    /// The DER Name: the bytes read from a certificate or CSR, else each RDN in order, a
+    /// multi-valued RDN's attributes sorted as DER's SET OF requires (as OpenSSL does), with
+    /// OpenSSL's string types.
+    pub fn to_der(&self) -> Vec<u8> {
+        use crate::pki::der::tlv;
+        if let Some(raw) = &self.raw {
+            return raw.clone();
+        }
+        let mut seq = Vec::new();
+        for rdn in &self.rdns {
+            let mut atvs: Vec<Vec<u8>> = rdn
+                .iter()
+                .map(|(attr, value)| {
+                    let mut atv = tlv(0x06, &oid_content(attr.oid));
+                    atv.extend_from_slice(&tlv(attr.string_tag(), value.as_bytes()));
+                    tlv(0x30, &atv)
+                })
+                .collect();
+            atvs.sort();
+            seq.extend_from_slice(&tlv(0x31, &atvs.concat()));
+        }
+        tlv(0x30, &seq)
+    }
+
+    /// The rcgen name with OpenSSL's string types. For a subject that
+    /// [needs exact encoding](Subject::needs_exact_encoding) this is only a stand-in (rcgen
+    /// keeps one value per type), replaced by [`Subject::to_der`] after signing.
     pub fn to_rcgen(&self) -> DistinguishedName {
         let mut dn = DistinguishedName::new();
-        for (attr, value) in &self.rdns {
-            let v = match attr.short {
-                "C" | "serialNumber" => DnValue::PrintableString(
+        for (attr, value) in self.rdns.iter().flatten() {
+            let v = match attr.string_tag() {
+                0x13 => DnValue::PrintableString(
                     value.as_str().try_into().expect("validated as printable"),
                 ),
-                "emailAddress" | "DC" => {
-                    DnValue::Ia5String(value.as_str().try_into().expect("validated as ASCII"))
-                }
+                0x16 => DnValue::Ia5String(value.as_str().try_into().expect("validated as ASCII")),
                 _ => DnValue::Utf8String(value.clone()),
             };
             dn.push(attr.dn_type(), v);
@@ -287,61 +338,90 @@ impl Subject {
     }
 }
 
+/// The contents octets of an OBJECT IDENTIFIER.
+fn oid_content(arcs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut push = |mut v: u64| {
+        let mut tmp = vec![(v & 0x7f) as u8];
+        v >>= 7;
+        while v > 0 {
+            tmp.push(0x80 | (v & 0x7f) as u8);
+            v >>= 7;
+        }
+        out.extend(tmp.iter().rev());
+    };
+    push(arcs[0] * 40 + arcs[1]);
+    for &a in &arcs[2..] {
+        push(a);
+    }
+    out
+}
+
 impl FromStr for Subject {
     type Err = String;
 
-    /// Parse OpenSSL `-subj` syntax: `/TYPE=value/TYPE=value`, `\` escapes the next character.
+    /// Parse OpenSSL `-subj` syntax: `/TYPE=value/TYPE=value`, `+` joins the attributes of a
+    /// multi-valued RDN (`/CN=a+UID=b`), `\` escapes the next character.
     fn from_str(s: &str) -> Result<Subject, String> {
         let Some(rest) = s.strip_prefix('/') else {
             return Err(format!(
                 "'{s}' must start with '/', e.g. /O=Example/CN=db.example.com"
             ));
         };
-        let mut parts: Vec<String> = vec![String::new()];
+        // RDNs, each a list of TYPE=value parts
+        let mut rdns: Vec<Vec<String>> = vec![vec![String::new()]];
         let mut chars = rest.chars();
         while let Some(c) = chars.next() {
+            let part = rdns
+                .last_mut()
+                .and_then(|r| r.last_mut())
+                .expect("non-empty");
             match c {
                 '\\' => match chars.next() {
-                    Some(n) => parts.last_mut().expect("non-empty").push(n),
+                    Some(n) => part.push(n),
                     None => return Err("a trailing '\\' escapes nothing".into()),
                 },
-                '/' => parts.push(String::new()),
-                '+' => {
-                    return Err(
-                        "multi-valued RDNs ('+') are not supported; escape a literal plus as '\\+'"
-                            .into(),
-                    );
+                '/' => rdns.push(vec![String::new()]),
+                '+' => rdns.last_mut().expect("non-empty").push(String::new()),
+                c => part.push(c),
+            }
+        }
+        let mut out = Vec::new();
+        for rdn in rdns {
+            let mut atvs = Vec::new();
+            for part in rdn {
+                if part.is_empty() {
+                    return Err(format!(
+                        "'{s}' has an empty component ('//', '/+', '++' or a trailing '/' or '+')"
+                    ));
                 }
-                c => parts.last_mut().expect("non-empty").push(c),
+                let Some((ty, value)) = part.split_once('=') else {
+                    return Err(format!("'{part}' is not TYPE=value"));
+                };
+                let attr = Attr::lookup(ty.trim()).ok_or_else(|| {
+                    format!(
+                        "unknown attribute '{ty}' (known: {})",
+                        ATTRS.iter().map(|a| a.short).collect::<Vec<_>>().join(", ")
+                    )
+                })?;
+                atvs.push((attr, value.to_string()));
             }
+            out.push(atvs);
         }
-        let mut rdns = Vec::new();
-        for part in parts {
-            if part.is_empty() {
-                return Err(format!(
-                    "'{s}' has an empty component ('//' or a trailing '/')"
-                ));
-            }
-            let Some((ty, value)) = part.split_once('=') else {
-                return Err(format!("'{part}' is not TYPE=value"));
-            };
-            let attr = Attr::lookup(ty.trim()).ok_or_else(|| {
-                format!(
-                    "unknown attribute '{ty}' (known: {})",
-                    ATTRS.iter().map(|a| a.short).collect::<Vec<_>>().join(", ")
-                )
-            })?;
-            rdns.push((attr, value.to_string()));
-        }
-        Subject::from_parts(rdns)
+        Subject::from_parts(out)
     }
 }
 
 impl fmt::Display for Subject {
-    /// The OpenSSL one-line form, as `index.txt` holds it.
+    /// The OpenSSL one-line form, as `index.txt` holds it: `/` between RDNs, `+` within one,
+    /// both escaped in values.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (attr, value) in &self.rdns {
-            write!(f, "/{}={}", attr.short, value.replace('/', "\\/"))?;
+        for rdn in &self.rdns {
+            for (i, (attr, value)) in rdn.iter().enumerate() {
+                let sep = if i == 0 { '/' } else { '+' };
+                let value = value.replace('/', "\\/").replace('+', "\\+");
+                write!(f, "{sep}{}={value}", attr.short)?;
+            }
         }
         Ok(())
     }
@@ -445,9 +525,8 @@ mod tests {
     fn subj_refuses_what_would_be_silently_changed() {
         for bad in [
             "CN=x",
-            "/DC=org/DC=example/CN=x",
-            "/OU=a/OU=b",
-            "/O=Acme/CN=a+UID=b",
+            "/CN=a+",
+            "/CN=a++UID=b",
             "/C=JPN/CN=x",
             "/CN=",
             "/CN=x/",
@@ -457,7 +536,38 @@ mod tests {
         ] {
             assert!(bad.parse::<Subject>().is_err(), "{bad} should be refused");
         }
-        assert!("/O=a\\+b/CN=x".parse::<Subject>().is_ok());
+        let s: Subject = "/O=a\\+b/CN=x".parse().unwrap();
+        assert_eq!(s.to_string(), "/O=a\\+b/CN=x");
+    }
+
+    #[test]
+    fn repeated_attributes_and_multi_valued_rdns_encode_in_order_like_openssl() {
+        let s: Subject = "/O=PGDG/OU=Engineering/OU=Testing/CN=a+UID=b"
+            .parse()
+            .unwrap();
+        assert!(s.needs_exact_encoding());
+        assert_eq!(
+            s.to_string(),
+            "/O=PGDG/OU=Engineering/OU=Testing/CN=a+UID=b"
+        );
+        assert_eq!(s.cn(), Some("a"));
+        let der = s.to_der();
+        use x509_parser::prelude::FromDer;
+        let (_, name) = x509_parser::x509::X509Name::from_der(&der).unwrap();
+        assert_eq!(crate::pki::inspect::oneline(&name), s.to_string());
+        // the multi-valued RDN's SET is in DER order: CN (2.5.4.3) before UID (0.9.2342...)
+        // by encoded length, as OpenSSL writes it
+        let rdns: Vec<_> = name.iter().collect();
+        assert_eq!(rdns.len(), 4);
+        assert_eq!(rdns[3].iter().count(), 2);
+        let back = Subject::from_x509(&name).unwrap();
+        assert_eq!(back.to_der(), der);
+        assert!(
+            !"/O=x/CN=y"
+                .parse::<Subject>()
+                .unwrap()
+                .needs_exact_encoding()
+        );
     }
 
     #[test]

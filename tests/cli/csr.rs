@@ -754,3 +754,172 @@ fn sign_takes_the_profile_from_the_csr_or_asks_for_it() {
     let e = sb.fails(&["sign", "both.csr", "--ca", "ca"]);
     assert!(e.contains("--profile"), "{e}");
 }
+
+/// Subjects rcgen cannot hold (a repeated OU, a multi-valued RDN) survive byte for byte: a CSR
+/// made by openssl is signed with its subject's exact bytes; a CA whose own subject repeats OU
+/// issues children whose issuer bytes equal its subject bytes and a CRL openssl matches to it;
+/// `--subj` with '+' encodes the RDN as openssl does.
+#[test]
+fn repeated_attributes_and_multi_valued_rdns_are_kept_byte_for_byte() {
+    use x509_parser::prelude::FromDer;
+    let sb = Sandbox::new();
+    let raw = |file: &str, subject: bool| -> Vec<u8> {
+        let pem = std::fs::read(sb.path(file)).unwrap();
+        let der = ::pem::parse(&pem).unwrap().into_contents();
+        if file.ends_with(".csr") {
+            let (_, csr) =
+                x509_parser::certification_request::X509CertificationRequest::from_der(&der)
+                    .unwrap();
+            return csr.certification_request_info.subject.as_raw().to_vec();
+        }
+        let (_, c) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
+        if subject {
+            c.subject().as_raw().to_vec()
+        } else {
+            c.issuer().as_raw().to_vec()
+        }
+    };
+    // the root repeats OU, like PostgreSQL's src/test/ssl CAs
+    sb.ok(&[
+        "init-ca", "--ca", "root", "--subj",
+        "/O=PGDG/OU=Engineering/OU=Testing/CN=Test root CA for PostgreSQL SSL regression test suite",
+    ]);
+    let text = sb.openssl_ok(&[
+        "x509",
+        "-in",
+        "root/cacert.pem",
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "compat",
+    ]);
+    assert!(
+        text.contains("/O=PGDG/OU=Engineering/OU=Testing/CN=Test root CA"),
+        "{text}"
+    );
+    sb.ok(&[
+        "init-ca",
+        "--ca",
+        "inter",
+        "--parent",
+        "root",
+        "--subj",
+        "/O=PGDG/OU=Engineering/OU=Testing/CN=Test intermediate",
+    ]);
+    assert_eq!(raw("inter/cacert.pem", false), raw("root/cacert.pem", true));
+    // a CSR from openssl whose subject repeats OU, in a string type pgcert would not choose
+    sb.openssl_ec_req(
+        "ou.key",
+        "ou.csr",
+        "/O=PGDG/OU=Engineering/OU=Testing/CN=ssltestuser",
+        &["-utf8", "-addext", "extendedKeyUsage=clientAuth"],
+    );
+    sb.ok(&["sign", "ou.csr", "--ca", "inter"]);
+    assert_eq!(
+        raw("ou.crt", true),
+        raw("ou.csr", true),
+        "subject bytes kept"
+    );
+    assert_eq!(
+        raw("ou.crt", false),
+        raw("inter/cacert.pem", true),
+        "issuer bytes = CA subject"
+    );
+    sb.write("chain.pem", sb.read("root/cacert.pem"));
+    sb.openssl_ok(&[
+        "verify",
+        "-CAfile",
+        "chain.pem",
+        "-untrusted",
+        "inter/cacert.pem",
+        "ou.crt",
+    ]);
+    // a multi-valued RDN through --subj, read back by openssl
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--subj",
+        "/O=PGDG/CN=alice+UID=1001",
+        "--out",
+        "alice",
+    ]);
+    let text = sb.openssl_ok(&[
+        "x509",
+        "-in",
+        "alice/postgresql.crt",
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "compat",
+    ]);
+    assert!(text.contains("/O=PGDG/CN=alice+UID=1001"), "{text}");
+    sb.openssl_ok(&[
+        "verify",
+        "-CAfile",
+        "chain.pem",
+        "-untrusted",
+        "inter/cacert.pem",
+        "alice/postgresql.crt",
+    ]);
+    // openssl makes the same bytes for the same -subj
+    sb.openssl_ec_req("m.key", "m.csr", "/O=PGDG/CN=alice+UID=1001", &[]);
+    assert_eq!(raw("alice/postgresql.crt", true), raw("m.csr", true));
+    // revocation: the CRL's issuer matches the CA for openssl
+    sb.ok(&["revoke", "--cert", "ou.crt", "--ca", "inter"]);
+    sb.ok(&["crl", "--ca", "inter", "--out", "inter.crl"]);
+    sb.write(
+        "all.pem",
+        format!(
+            "{}{}",
+            sb.read("root/cacert.pem"),
+            sb.read("inter/cacert.pem")
+        ),
+    );
+    let out = sb.openssl(&[
+        "verify",
+        "-crl_check",
+        "-CAfile",
+        "all.pem",
+        "-CRLfile",
+        "inter.crl",
+        "ou.crt",
+    ]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success() && said.contains("certificate revoked"),
+        "{said}"
+    );
+    // and pgcert req writes the exact subject into its CSR
+    sb.ok(&[
+        "req",
+        "--subj",
+        "/O=PGDG/OU=A/OU=B/CN=db.example.com",
+        "--out",
+        "r",
+    ]);
+    let csr = std::fs::read_dir(sb.path("r"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "csr"))
+        .unwrap();
+    let text = sb.openssl_ok(&[
+        "req",
+        "-in",
+        csr.to_str().unwrap(),
+        "-noout",
+        "-verify",
+        "-subject",
+        "-nameopt",
+        "compat",
+    ]);
+    assert!(
+        text.contains("/O=PGDG/OU=A/OU=B/CN=db.example.com"),
+        "{text}"
+    );
+}
