@@ -1136,3 +1136,64 @@ mod tests {
         fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// One file of a new tree ([`write_tree`]).
+#[derive(Debug, Clone)]
+pub struct TreeFile {
+    /// Path relative to the tree's root.
+    pub rel: PathBuf,
+    /// Contents.
+    pub bytes: Vec<u8>,
+    /// Private key (0600) or not (0644).
+    pub key: bool,
+}
+
+/// Write a whole new tree (`pgcert mint`) into `root`, a directory nobody else uses yet: every
+/// file created with its final mode (keys 0600 from the first byte, `private/` directories
+/// 0700), none fsynced: [`sync_tree`] flushes them all at once before the tree is renamed
+/// into place.
+pub fn write_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
+    let mut made: BTreeSet<PathBuf> = BTreeSet::new();
+    for f in files {
+        let path = root.join(&f.rel);
+        let dir = parent_dir(&path).to_path_buf();
+        if !made.contains(&dir) {
+            let mode = if dir.file_name().is_some_and(|n| n == "private") {
+                MODE_PRIVATE_DIR
+            } else {
+                MODE_DIR
+            };
+            create_dir(&dir, mode)?;
+            made.insert(dir);
+        }
+        crash_point();
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if f.key { MODE_KEY } else { MODE_PUBLIC })
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        // the umask may have narrowed a public file's mode; fchmod is exact
+        out.set_permissions(fs::Permissions::from_mode(if f.key {
+            MODE_KEY
+        } else {
+            MODE_PUBLIC
+        }))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        out.write_all(&f.bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Flush everything written under `root` with one `syncfs(2)` of its file system, unless
+/// `--no-sync`: the "handful of flushes" a new tree costs, instead of one per file.
+pub fn sync_tree(root: &Path) -> Result<()> {
+    if NO_SYNC.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    crash_point();
+    let d = File::open(root).with_context(|| format!("cannot open {}", root.display()))?;
+    rustix::fs::syncfs(&d).with_context(|| format!("cannot flush {}", root.display()))?;
+    Ok(())
+}

@@ -89,6 +89,144 @@ pub fn check_new_ca_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// One file of a CA directory, as data.
+pub struct CaFile {
+    /// Its path (under the directory the contents were made for).
+    pub path: PathBuf,
+    /// Contents.
+    pub bytes: Vec<u8>,
+    /// What it is, for reports.
+    pub kind: &'static str,
+    /// The CA's private key.
+    pub key: bool,
+}
+
+/// The records a CA directory starts with, or holds after a batch (`mint`).
+pub struct CaState {
+    /// The next serial (`serial`).
+    pub serial: Serial,
+    /// `index.txt`.
+    pub index: String,
+    /// The CRL number the current `crl.pem` carries.
+    pub crl_number: Serial,
+    /// That CRL (DER).
+    pub crl_der: Vec<u8>,
+}
+
+impl CaState {
+    /// A new CA's: nothing issued, an empty CRL numbered 1, valid `DEFAULT_CRL_DAYS`.
+    pub fn fresh(signer: &CaSigner, first_serial: Serial) -> Result<CaState> {
+        let crl_number = Serial::from_bytes(&[1]);
+        let crl_der = crl::sign_crl(
+            signer,
+            &crl_number,
+            &[],
+            DEFAULT_CRL_DAYS,
+            time::OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| anyhow!(e))?;
+        Ok(CaState {
+            serial: first_serial,
+            index: String::new(),
+            crl_number,
+            crl_der,
+        })
+    }
+}
+
+/// What a CA directory holds besides the CA's own certificate and key.
+pub struct CaAround<'a> {
+    /// Intermediates above it (its issuer first), without the root.
+    pub above: &'a [CertInfo],
+    /// The trust anchor(s).
+    pub roots: &'a [CertInfo],
+    /// CRLs of the CAs above (PEM), appended to `crl.pem`.
+    pub parent_crls: &'a str,
+    /// The parent CA directory relative to this one (`parent-ca.path`).
+    pub parent_rel: Option<&'a Path>,
+    /// Encrypt `private/cakey.pem` with this passphrase.
+    pub key_passphrase: Option<&'a str>,
+}
+
+/// Every file of a CA directory at `dir` (with `abs_dir` written into openssl.cnf): the key
+/// (PEM, encrypted when asked) unless `write_key` is false, the certificate, the database
+/// records of `state`, the lock file, `crl.pem` (`state`'s CRL, then the parents'), the parent
+/// link, openssl.cnf, the chain of an intermediate and `root.crt`.
+pub fn ca_dir_files(
+    dir: &Path,
+    abs_dir: &Path,
+    signer: &CaSigner,
+    around: &CaAround,
+    state: &CaState,
+    write_key: bool,
+) -> Result<Vec<CaFile>> {
+    let ca = CaDir::at(dir);
+    let mut out = Vec::new();
+    let mut public = |path: PathBuf, c: String, kind| {
+        out.push(CaFile {
+            path,
+            bytes: c.into_bytes(),
+            kind,
+            key: false,
+        })
+    };
+    let cert = signer.cert();
+    public(ca.cacert(), cert.pem(), "CA certificate");
+    public(ca.serial(), format!("{}\n", state.serial), "CA database");
+    public(ca.index(), state.index.clone(), "CA database");
+    public(
+        ca.index_attr(),
+        "unique_subject = no\n".into(),
+        "CA database",
+    );
+    public(ca.lock_path(), String::new(), "lock file");
+    public(
+        ca.crlnumber(),
+        format!("{}\n", state.crl_number.next()),
+        "CA database",
+    );
+    let mut crl_pem = encoding::to_pem("X509 CRL", &state.crl_der);
+    crl_pem.push_str(around.parent_crls);
+    public(ca.crl(), crl_pem, "CRL");
+    if let Some(rel) = around.parent_rel {
+        public(
+            dir.join(revocation::PARENT_LINK),
+            format!("{}\n", rel.display()),
+            "parent CA link",
+        );
+    }
+    public(
+        ca.openssl_cnf(),
+        openssl_cnf::render(abs_dir, signer.key().kind()),
+        "openssl config",
+    );
+    if !cert.is_self_issued() {
+        let mut chain = cert.pem();
+        for c in around.above {
+            chain.push_str(&c.pem());
+        }
+        public(ca.chain(), chain, "CA chain");
+    }
+    let roots: String = around.roots.iter().map(CertInfo::pem).collect();
+    public(ca.root_crt(), roots, "root certificate");
+    if write_key {
+        let pem = match around.key_passphrase {
+            Some(p) => signer.key().encrypted_pem(p).map_err(|e| anyhow!(e))?,
+            None => signer.key().pkcs8_pem(),
+        };
+        out.insert(
+            0,
+            CaFile {
+                path: ca.cakey(),
+                bytes: pem.into_bytes(),
+                kind: "private key",
+                key: true,
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// Write every file of a CA directory into `dir` (which exists): `abs_dir` is the path written
 /// into openssl.cnf; with `write_key` false the key is already at `private/cakey.pem`
 /// (`import-ca`). Staged: on failure no file is left, and the subdirectories it created are
@@ -100,86 +238,50 @@ fn populate_ca_dir(
     write_key: bool,
     aside: bool,
 ) -> Result<Vec<Written>> {
-    let ca = CaDir::at(dir);
     let mut created = files::create_dir(&dir.join("private"), files::MODE_PRIVATE_DIR)?;
     let result = (|| -> Result<Vec<Written>> {
         for d in ["certs", "crl", "newcerts"] {
             created.extend(files::create_dir(&dir.join(d), files::MODE_DIR)?);
         }
-        let signer = CaSigner::new(new.cert.clone(), new.key).map_err(|e| anyhow!(e))?;
-        let crl_number = Serial::from_bytes(&[1]);
-        let crl_der = crl::sign_crl(
-            &signer,
-            &crl_number,
-            &[],
-            DEFAULT_CRL_DAYS,
-            time::OffsetDateTime::now_utc(),
-        )
-        .map_err(|e| anyhow!(e))?;
-        let public = |p: PathBuf, c: String, kind| {
-            FileWrite::public(p, c.into_bytes(), kind, Overwrite::Never)
+        let NewCa {
+            cert,
+            key,
+            above,
+            roots,
+            first_serial,
+            parent,
+            parent_crls,
+            key_passphrase,
+        } = new;
+        let signer = CaSigner::new(cert, key).map_err(|e| anyhow!(e))?;
+        let state = CaState::fresh(&signer, first_serial)?;
+        let parent_rel = match &parent {
+            Some(parent) => {
+                let abs_parent = std::fs::canonicalize(parent)
+                    .with_context(|| format!("cannot resolve {}", parent.display()))?;
+                Some(revocation::relative_path(abs_dir, &abs_parent))
+            }
+            None => None,
+        };
+        let around = CaAround {
+            above: &above,
+            roots: &roots,
+            parent_crls: &parent_crls,
+            parent_rel: parent_rel.as_deref(),
+            key_passphrase: key_passphrase.as_deref().map(String::as_str),
         };
         let mut s = if aside {
             Staging::aside()
         } else {
             Staging::new()
         };
-        if write_key {
-            let pem = match &new.key_passphrase {
-                Some(p) => signer.key().encrypted_pem(p).map_err(|e| anyhow!(e))?,
-                None => signer.key().pkcs8_pem(),
-            };
-            s.stage(FileWrite::key(
-                ca.cakey(),
-                pem.into_bytes(),
-                Overwrite::Never,
-            ))?;
+        for f in ca_dir_files(dir, abs_dir, &signer, &around, &state, write_key)? {
+            s.stage(if f.key {
+                FileWrite::key(f.path, f.bytes, Overwrite::Never)
+            } else {
+                FileWrite::public(f.path, f.bytes, f.kind, Overwrite::Never)
+            })?;
         }
-        s.stage(public(ca.cacert(), new.cert.pem(), "CA certificate"))?;
-        s.stage(public(
-            ca.serial(),
-            format!("{}\n", new.first_serial),
-            "CA database",
-        ))?;
-        s.stage(public(ca.index(), String::new(), "CA database"))?;
-        s.stage(public(
-            ca.index_attr(),
-            "unique_subject = no\n".into(),
-            "CA database",
-        ))?;
-        s.stage(public(ca.lock_path(), String::new(), "lock file"))?;
-        s.stage(public(
-            ca.crlnumber(),
-            format!("{}\n", crl_number.next()),
-            "CA database",
-        ))?;
-        let mut crl_pem = encoding::to_pem("X509 CRL", &crl_der);
-        crl_pem.push_str(&new.parent_crls);
-        s.stage(public(ca.crl(), crl_pem, "CRL"))?;
-        if let Some(parent) = &new.parent {
-            let abs_parent = std::fs::canonicalize(parent)
-                .with_context(|| format!("cannot resolve {}", parent.display()))?;
-            let rel = revocation::relative_path(abs_dir, &abs_parent);
-            s.stage(public(
-                dir.join(revocation::PARENT_LINK),
-                format!("{}\n", rel.display()),
-                "parent CA link",
-            ))?;
-        }
-        s.stage(public(
-            ca.openssl_cnf(),
-            openssl_cnf::render(abs_dir, signer.key().kind()),
-            "openssl config",
-        ))?;
-        if !new.cert.is_self_issued() {
-            let mut chain = new.cert.pem();
-            for c in &new.above {
-                chain.push_str(&c.pem());
-            }
-            s.stage(public(ca.chain(), chain, "CA chain"))?;
-        }
-        let roots: String = new.roots.iter().map(CertInfo::pem).collect();
-        s.stage(public(ca.root_crt(), roots, "root certificate"))?;
         s.commit()
     })();
     if result.is_err() {

@@ -66,6 +66,15 @@ impl IndexEntry {
         }
     }
 
+    /// Mark it revoked at `time`, with an optional reason (OpenSSL's spelling).
+    pub fn revoke(&mut self, time: OffsetDateTime, reason: Option<&str>) {
+        self.status = Status::Revoked;
+        self.revocation = match reason {
+            Some(r) => format!("{},{r}", asn1_utc(time)),
+            None => asn1_utc(time),
+        };
+    }
+
     /// Parse one line (without its newline).
     pub fn parse(line: &str) -> Result<IndexEntry, String> {
         let f: Vec<&str> = line.split('\t').collect();
@@ -143,11 +152,7 @@ pub fn revoke_in_text(
                 if e.status == Status::Revoked {
                     return Err(format!("serial {serial} is already revoked"));
                 }
-                e.status = Status::Revoked;
-                e.revocation = match reason {
-                    Some(r) => format!("{},{r}", asn1_utc(time)),
-                    None => asn1_utc(time),
-                };
+                e.revoke(time, reason);
                 found = true;
                 out.push_str(&e.to_string());
             }

@@ -39,7 +39,7 @@ pub fn parse_reason(s: &str) -> Result<&'static str, String> {
         })
 }
 
-fn rcgen_reason(s: &str) -> Option<rcgen::RevocationReason> {
+pub(crate) fn rcgen_reason(s: &str) -> Option<rcgen::RevocationReason> {
     use rcgen::RevocationReason as R;
     Some(match s {
         "unspecified" => R::Unspecified,

@@ -13,6 +13,7 @@ pub mod init_ca;
 pub mod issue;
 pub mod key;
 pub mod list;
+pub mod mint;
 pub mod pgbouncer;
 pub mod probe;
 pub mod quickstart;
@@ -142,6 +143,9 @@ pub enum Command {
     /// Order certificates into a chain, or collect roots into a trust bundle.
     #[command(after_long_help = bundle::HELP)]
     Bundle(bundle::Args),
+    /// A whole test matrix from one plan: CAs, leaves, CRLs, bundles, key conversions.
+    #[command(after_long_help = mint::HELP)]
+    Mint(mint::Args),
     /// The whole PostgreSQL set in one command: root + intermediate CA, server, client, CRL.
     #[command(after_long_help = quickstart::HELP)]
     Quickstart(quickstart::Args),
@@ -226,6 +230,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Probe(a) => probe::run(&ctx, a),
         Command::Bundle(a) => bundle::run(&ctx, a),
         Command::Export(c) => export::run(&ctx, c),
+        Command::Mint(a) => mint::run(&ctx, a),
         Command::Quickstart(a) => quickstart::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man => completions::man(&ctx),

@@ -493,6 +493,7 @@ pub fn sign_loose(
     let written = result.inspect_err(|_| crate::files::remove_created_dirs(&created))?;
     Ok((issued, written))
 }
+pub mod mint;
 pub mod quickstart;
 pub mod rotation;
 pub mod set;

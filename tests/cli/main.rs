@@ -15,6 +15,7 @@ mod inspect;
 mod jdbc;
 mod keys;
 mod lint;
+mod mint;
 mod postgres;
 mod probe;
 mod quickstart;
