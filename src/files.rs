@@ -1146,6 +1146,9 @@ pub struct TreeFile {
     pub bytes: Vec<u8>,
     /// Private key (0600) or not (0644).
     pub key: bool,
+    /// Owner (uid, gid), when not the process's: given on the open handle before the first
+    /// byte, and to the directories made for the file.
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Write a whole new tree (`pgcert mint`) into `root`, a directory nobody else uses yet: every
@@ -1163,7 +1166,8 @@ pub fn write_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
             } else {
                 MODE_DIR
             };
-            create_dir(&dir, mode)?;
+            let new_dirs = create_dir(&dir, mode)?;
+            give_dirs(&new_dirs, f.owner)?;
             made.insert(dir);
         }
         crash_point();
@@ -1180,6 +1184,10 @@ pub fn write_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
             MODE_PUBLIC
         }))
         .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        if let Some((uid, gid)) = f.owner {
+            std::os::unix::fs::fchown(&out, Some(uid), Some(gid))
+                .with_context(|| format!("cannot give {} to uid {uid}", path.display()))?;
+        }
         out.write_all(&f.bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

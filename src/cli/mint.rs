@@ -34,7 +34,7 @@ pub struct Args {
     /// The plan (TOML).
     #[arg(value_name = "PLAN.toml")]
     plan: PathBuf,
-    /// The directory to make (must not exist).
+    /// The directory to make (must not exist, or be empty).
     #[arg(long, value_name = "DIR", default_value = "pgcert-mint")]
     out: PathBuf,
     /// Threads for key generation and signing (default: the number of cores).
@@ -73,7 +73,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<()> {
             b.set_position(done as u64);
         }
     };
-    let made = mint::mint(&plan, &a.out, jobs, &progress);
+    let made = mint::mint(&plan, &a.out, jobs, &progress, &|_| None);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

@@ -121,6 +121,7 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         owner,
         force: ctx.force,
         crl_days: a.crl_days,
+        key_type: a.key_type.key_type,
     };
     let mut keygen = || a.key_type.generate(&ctx.report);
     let waiting = |d: &std::path::Path| {

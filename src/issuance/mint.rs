@@ -245,6 +245,8 @@ pub struct Plan {
     conversions: Vec<ConvOut>,
     /// CRL days per CA (the CA's CRL is signed once, for `crl.pem` and every `[[crl]]` file).
     crl_days: HashMap<usize, u32>,
+    /// CRL days of the CAs without a `[[crl]]` (`defaults.crl_days`).
+    default_crl_days: u32,
     crl_files: Vec<(usize, PathBuf, usize)>,
     bundles: Vec<BundleOut>,
     crl_dirs: Vec<CrlDirOut>,
@@ -680,6 +682,7 @@ pub fn read_plan(path: &Path, text: &str) -> Result<Plan> {
         ca_order,
         conversions,
         crl_days,
+        default_crl_days: d.crl_days.unwrap_or(crate::ca::DEFAULT_CRL_DAYS),
         crl_files,
         bundles,
         crl_dirs,
@@ -864,6 +867,11 @@ pub struct Minted {
     pub certificates: Vec<(String, bool, CertInfo)>,
 }
 
+/// An existing empty directory: `rename(2)` replaces it (a `mktemp -d` given as `--out`).
+pub fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
+}
+
 fn key_bytes(key: &PrivateKey, k: &KeyOut) -> Result<Vec<u8>, String> {
     let e = |x: crate::pki::key::KeyError| x.to_string();
     Ok(match (k.format, &k.passphrase) {
@@ -881,13 +889,15 @@ fn key_bytes(key: &PrivateKey, k: &KeyOut) -> Result<Vec<u8>, String> {
     })
 }
 
-/// Make everything `plan` says into the new directory `out` (which must not exist), with up to
-/// `jobs` threads; `progress(done, total)` is called as certificates are made.
+/// Make everything `plan` says into the new directory `out` (which must not exist, or be
+/// empty), with up to `jobs` threads; `progress(done, total)` is called as certificates are
+/// made; `owner(rel)` gives a file (and the directories made for it) to another user.
 pub fn mint(
     plan: &Plan,
     out: &Path,
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
+    owner: &dyn Fn(&Path) -> Option<(u32, u32)>,
 ) -> Result<Minted> {
     let ents = &plan.entities;
     let total = ents.len() * 2;
@@ -1028,7 +1038,7 @@ pub fn mint(
             .crl_days
             .get(&i)
             .copied()
-            .unwrap_or(crate::ca::DEFAULT_CRL_DAYS);
+            .unwrap_or(plan.default_crl_days);
         let der = crl::sign_crl(
             &signers[&i],
             &crl_number,
@@ -1057,7 +1067,13 @@ pub fn mint(
     let mut kinds: Vec<(PathBuf, &'static str, bool)> = Vec::new();
     let mut add = |rel: PathBuf, bytes: Vec<u8>, kind: &'static str, key: bool| {
         kinds.push((rel.clone(), kind, key));
-        out_files.push(TreeFile { rel, bytes, key });
+        let owner = owner(&rel);
+        out_files.push(TreeFile {
+            rel,
+            bytes,
+            key,
+            owner,
+        });
     };
     for &i in &plan.ca_order {
         let en = &ents[i];

@@ -36,6 +36,8 @@ pub struct QuickstartRequest {
     pub force: bool,
     /// Validity of the CRLs in the CRL file (`--crl-days`).
     pub crl_days: u32,
+    /// The key type of all four keys.
+    pub key_type: crate::pki::key::KeyType,
 }
 
 /// What was made.
@@ -58,13 +60,185 @@ fn spec(profile: &str, subject: Subject, sans: Vec<San>) -> Result<CertSpec> {
     CertSpec::with_default_validity(profile, subject, sans).map_err(|e| anyhow!(e))
 }
 
-/// Make the set. `keygen` makes each of the four keys.
+/// The set as a `mint` plan: what quickstart makes in a new (or empty) `--out`.
+fn plan_text(req: &QuickstartRequest) -> String {
+    use toml::{Table, Value};
+    let table = |pairs: &[(&str, Value)]| -> Value {
+        Value::Table(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<Table>(),
+        )
+    };
+    let s = |v: &str| Value::String(v.into());
+    let list = |v: &[&str]| Value::Array(v.iter().map(|x| s(x)).collect());
+    let hosts: Vec<&str> = req.hosts.iter().map(String::as_str).collect();
+    let mut t = Table::new();
+    t.insert(
+        "defaults".into(),
+        table(&[
+            ("key_type", s(req.key_type.name())),
+            ("crl_days", Value::Integer(i64::from(req.crl_days))),
+        ]),
+    );
+    t.insert(
+        "ca".into(),
+        Value::Array(vec![
+            table(&[
+                ("name", s("root")),
+                ("cn", s("PostgreSQL quickstart Root CA")),
+                ("dir", s("root-ca")),
+            ]),
+            table(&[
+                ("name", s("inter")),
+                ("parent", s("root")),
+                ("cn", s("PostgreSQL quickstart Intermediate CA")),
+                ("dir", s("intermediate-ca")),
+            ]),
+        ]),
+    );
+    t.insert(
+        "leaf".into(),
+        Value::Array(vec![
+            table(&[
+                ("name", s("server")),
+                ("ca", s("inter")),
+                ("profile", s("server")),
+                ("cn", s(hosts[0])),
+                ("san", list(&hosts)),
+                ("cert", s("server/server.crt")),
+                ("key", s("server/server.key")),
+            ]),
+            table(&[
+                ("name", s("client")),
+                ("ca", s("inter")),
+                ("profile", s("client")),
+                ("cn", s(&req.user)),
+                ("cert", s("client/postgresql.crt")),
+                ("key", s("client/postgresql.key")),
+            ]),
+        ]),
+    );
+    t.insert(
+        "key".into(),
+        Value::Array(vec![table(&[
+            ("from", s("client")),
+            ("out", s("client/postgresql.pk8")),
+            ("format", s("der")),
+        ])]),
+    );
+    t.insert(
+        "bundle".into(),
+        Value::Array(vec![
+            table(&[("out", s("server/root.crt")), ("certs", list(&["root"]))]),
+            table(&[("out", s("client/root.crt")), ("certs", list(&["root"]))]),
+            table(&[
+                ("out", s("server/crl.pem")),
+                ("crls", list(&["inter", "root"])),
+            ]),
+        ]),
+    );
+    toml::to_string(&t).expect("a TOML table serializes")
+}
+
+/// The fast path: a new (or empty) `--out` holding everything, server files included, made as
+/// one tree by `mint` (keys in parallel, one flush, one rename).
+fn quickstart_as_tree(req: &QuickstartRequest) -> Result<QuickstartResult> {
+    let text = plan_text(req);
+    let plan = super::mint::read_plan(Path::new("(quickstart)"), &text)?;
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let owner = req.owner;
+    let made = super::mint::mint(&plan, &req.out, jobs, &|_, _| {}, &|rel| {
+        rel.starts_with("server").then_some(owner).flatten()
+    })?;
+    let cert_of = |name: &str| {
+        made.certificates
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, _, c)| c.clone())
+            .expect("the plan makes it")
+    };
+    let inter_dir = req.out.join("intermediate-ca");
+    let root_dir = req.out.join("root-ca");
+    let client_dir = req.out.join("client");
+    let certificates = vec![
+        ("root-ca", root_dir.join("cacert.pem"), cert_of("root")),
+        (
+            "intermediate-ca",
+            inter_dir.join("cacert.pem"),
+            cert_of("inter"),
+        ),
+        (
+            "server",
+            req.server_dir.join("server.crt"),
+            cert_of("server"),
+        ),
+        (
+            "client",
+            client_dir.join("postgresql.crt"),
+            cert_of("client"),
+        ),
+    ];
+    let written = made
+        .files
+        .iter()
+        .map(|(rel, kind, key)| Written {
+            path: req.out.join(rel),
+            kind,
+            mode: if *key { "0600" } else { "0644" }.into(),
+            changed: true,
+        })
+        .collect();
+    let crl_path = req.server_dir.join("crl.pem");
+    let crl_next_update = std::fs::read(&crl_path)
+        .ok()
+        .and_then(|b| crate::pki::encoding::blocks(&b).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|b| crate::pki::crl::crl_info(&b.der).ok()?.next_update)
+        .min();
+    Ok(QuickstartResult {
+        settings: settings(req, &client_dir, &crl_path),
+        certificates,
+        written,
+        inter_dir,
+        crl_path,
+        crl_next_update,
+    })
+}
+
+fn settings(req: &QuickstartRequest, client_dir: &Path, crl_path: &Path) -> Settings {
+    let abs = crate::files::absolute_or_given;
+    quickstart_settings(&SettingsInput {
+        server_cert: &abs(&req.server_dir.join("server.crt")),
+        server_key: &abs(&req.server_dir.join("server.key")),
+        server_ca: &abs(&req.server_dir.join("root.crt")),
+        server_crl: &abs(crl_path),
+        host: req.hosts.first().map_or("", String::as_str),
+        port: req.port,
+        user: &req.user,
+        client_cert: &abs(&client_dir.join("postgresql.crt")),
+        client_key: &abs(&client_dir.join("postgresql.key")),
+        client_root: &abs(&client_dir.join("root.crt")),
+    })
+}
+
+/// Make the set. `keygen` makes each of the four keys (when the set cannot be made as one new
+/// tree: a server directory elsewhere, an `--out` that holds files, `--force`).
 pub fn quickstart(
     req: &QuickstartRequest,
     keygen: &mut dyn FnMut() -> Result<PrivateKey>,
     passin: Option<PassSource>,
     waiting: &dyn Fn(&Path),
 ) -> Result<QuickstartResult> {
+    if req.server_dir == req.out.join("server")
+        && !req.force
+        && !req.hosts.is_empty()
+        && (!req.out.exists() || super::mint::is_empty_dir(&req.out))
+    {
+        return quickstart_as_tree(req);
+    }
     let sans = req
         .hosts
         .iter()
@@ -244,19 +418,7 @@ pub fn quickstart(
             return Err(e);
         }
     };
-    let abs = crate::files::absolute_or_given;
-    let settings = quickstart_settings(&SettingsInput {
-        server_cert: &abs(&req.server_dir.join("server.crt")),
-        server_key: &abs(&req.server_dir.join("server.key")),
-        server_ca: &abs(&req.server_dir.join("root.crt")),
-        server_crl: &abs(&crl_path),
-        host: first_host,
-        port: req.port,
-        user: &req.user,
-        client_cert: &abs(&client_dir.join("postgresql.crt")),
-        client_key: &abs(&client_dir.join("postgresql.key")),
-        client_root: &abs(&client_dir.join("root.crt")),
-    });
+    let settings = settings(req, &client_dir, &crl_path);
     Ok(QuickstartResult {
         certificates,
         written,

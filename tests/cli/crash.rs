@@ -413,6 +413,58 @@ fn every_kill_point_leaves_a_consistent_ca_and_file_set() {
             ],
         ),
     ];
+    // mint and quickstart write a new tree aside and rename it: after any kill the target is
+    // absent or whole
+    t.write(
+        "plan.toml",
+        "[[ca]]\nname = \"r\"\ncn = \"R\"\n[[ca]]\nname = \"i\"\nparent = \"r\"\ncn = \"I\"\n\
+         [[leaf]]\nname = \"c{n}\"\nca = \"i\"\nprofile = \"client\"\ncn = \"c{n}\"\ncount = 3\n\
+         [[crl]]\nca = \"i\"\nout = \"i.crl\"\n",
+    );
+    let whole = |dir: &'static str, files: &'static [&'static str]| {
+        move |sb: &Sandbox, what: &str| {
+            ca_ok(sb, what);
+            if sb.exists(dir) {
+                for f in files {
+                    assert!(sb.exists(&format!("{dir}/{f}")), "{what}: {dir} lacks {f}");
+                }
+            }
+        }
+    };
+    let mut cases = cases;
+    cases.push((
+        "mint",
+        vec!["mint", "plan.toml", "--out", "m"],
+        Box::new(whole(
+            "m",
+            &[
+                "ca/i/index.txt",
+                "ca/r/cacert.pem",
+                "c3.key",
+                "c3.crt",
+                "i.crl",
+            ],
+        )),
+        vec!["mint", "plan.toml", "--out", "m2"],
+    ));
+    cases.push((
+        "quickstart",
+        vec!["quickstart", "--out", "qs", "--user", "postgres"],
+        Box::new(move |sb: &Sandbox, what: &str| {
+            whole(
+                "qs",
+                &[
+                    "server/server.key",
+                    "server/server.crt",
+                    "server/crl.pem",
+                    "client/postgresql.pk8",
+                    "intermediate-ca/index.txt",
+                ],
+            )(sb, what);
+            pair_matches(sb, "qs/server/server.crt", "qs/server/server.key", what);
+        }),
+        vec!["quickstart", "--out", "qs2", "--user", "postgres"],
+    ));
     for (name, args, after_kill, next) in &cases {
         let (n, temps, journals) = kill_at_every_point(&t, args, after_kill.as_ref(), next);
         assert!(n > 3, "{name}: only {n} kill points");
