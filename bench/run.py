@@ -18,8 +18,19 @@ Cases (targets from issue 3):
   big-db           on a 200,000-entry database with 10,000 revoked entries: pgcert crl vs
                    `openssl ca -gencrl` (target: pgcert faster), and the peak memory of pgcert
                    list, list --json, revoke and crl (target: at most 32 MB each).
+  peers-ec, peers-rsa  (issue 13) the same job - root, intermediate, server + client, chain, CRL -
+                   by pgcert quickstart (durable and --no-sync) and by every peer of
+                   ../shared/peers whose tool is installed (the manual's openssl recipe, openssl ca,
+                   easy-rsa, mkcert, minica, cfssl, trustme, certtool), round-robin in one run:
+                   each round runs every tool once, in rotating order. Medians, and paired ratios
+                   (the tool's time over pgcert's in the same round). Targets: ECDSA durable at most
+                   0.10x the manual's recipe and faster than every peer, --no-sync at most 0.05x;
+                   RSA-2048 faster than certtool.
+  mint-1000        (issue 13) pgcert mint of 1,000 ECDSA client certificates (root + intermediate
+                   + 1,000 leaves, durable and --no-sync) vs bench/openssl-ca-loop.sh (openssl req
+                   + openssl ca per certificate). Targets: durable under 0.5 s, --no-sync under 0.3 s.
 
-usage: python3 bench/run.py [--runs N] [--rsa-runs N] [--only CASE] [--pgcert PATH]
+usage: python3 bench/run.py [--runs N] [--rsa-runs N] [--only CASE] [--pgcert PATH] [--peers DIR]
 By default it builds pgcert with `cargo build --release` first.
 """
 
@@ -95,6 +106,67 @@ def fmt(res):
     return "\n".join(lines)
 
 
+def roundrobin(name, tools, runs, warmup=2):
+    """tools: [(label, make(i) -> (argv, cwd))]. Each round runs every tool once, the order
+    rotated by one each round; returns medians and, for every tool, the median over rounds of
+    its time divided by the first tool's (the reference) and by the second's."""
+    walls = {label: [] for label, _ in tools}
+    for i in range(warmup + runs):
+        k = i % len(tools)
+        for label, make in tools[k:] + tools[:k]:
+            argv, cwd = make(i)
+            w, _ = run_once(argv, cwd)
+            if i >= warmup:
+                walls[label].append(w)
+    ref_a, ref_b = tools[0][0], tools[1][0]
+    out = {"case": name, "runs": runs, "tools": []}
+    for label, _ in tools:
+        w = walls[label]
+        out["tools"].append({
+            "label": label,
+            "median_ms": statistics.median(w) * 1e3,
+            "min_ms": min(w) * 1e3,
+            "max_ms": max(w) * 1e3,
+            "paired_over_first": statistics.median([x / y for x, y in zip(w, walls[ref_a])]),
+            "paired_over_second": statistics.median([x / y for x, y in zip(w, walls[ref_b])]),
+        })
+    return out
+
+
+def fmt_rr(res):
+    t0, t1 = res["tools"][0]["label"], res["tools"][1]["label"]
+    lines = [f"== {res['case']} (n={res['runs']} rounds, rotating order)",
+             f"  {'tool':<46} {'median':>9}  {'min-max':>15}   {'x ' + t0[:14]:>18} {'x ' + t1[:14]:>18}"]
+    for t in res["tools"]:
+        lines.append(f"  {t['label']:<46} {t['median_ms']:7.1f} ms  ({t['min_ms']:6.1f}-{t['max_ms']:6.1f})"
+                     f"   {t['paired_over_first']:17.2f}x {t['paired_over_second']:17.2f}x")
+    for note in res.get("skipped", []):
+        lines.append(f"  skipped: {note}")
+    return "\n".join(lines)
+
+
+# peer scripts of ../shared/peers and what each needs installed
+PEERS = [
+    ("a-openssl-pgdocs.sh", "openssl (PostgreSQL manual recipe)", ["openssl"], "ec rsa"),
+    ("b-openssl-ca.sh", "openssl ca (demoCA databases)", ["openssl"], "ec rsa"),
+    ("c-easyrsa.sh", "easy-rsa", ["/usr/share/easy-rsa/easyrsa"], "ec rsa"),
+    ("d-mkcert.sh", "mkcert (no intermediate, no CRL)", ["mkcert"], "ec rsa"),
+    ("e-minica.sh", "minica (RSA only, no intermediate)", ["minica"], "rsa"),
+    ("f-cfssl.sh", "cfssl", ["cfssl", "cfssljson"], "ec rsa"),
+    ("g-trustme.sh", "trustme (Python)", ["python3:trustme"], "ec rsa"),
+    ("h-certtool.sh", "GnuTLS certtool", ["certtool"], "ec rsa"),
+]
+
+
+def have(req):
+    if req.startswith("python3:"):
+        return subprocess.run(["python3", "-c", f"import {req.split(':')[1]}"],
+                              stderr=subprocess.DEVNULL).returncode == 0
+    if req.startswith("/"):
+        return os.path.exists(req)
+    return shutil.which(req) is not None
+
+
 def fresh(base, tag, i):
     d = os.path.join(base, f"{tag}-{i}")
     shutil.rmtree(d, ignore_errors=True)
@@ -129,6 +201,9 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--pgcert", default="")
     ap.add_argument("--entries", type=int, default=200000)
+    ap.add_argument("--peers", default=os.path.join(os.path.dirname(ROOT), "shared", "peers"))
+    ap.add_argument("--peer-runs", type=int, default=11)
+    ap.add_argument("--mint-runs", type=int, default=3)
     args = ap.parse_args()
 
     pgcert = args.pgcert
@@ -232,6 +307,52 @@ def main():
                 print(f"  pgcert {label:<12} on 200,000 entries: median {mem[label]['median_ms']:7.1f} ms, "
                       f"peak RSS {mem[label]['peak_rss_mib']:.1f} MiB", flush=True)
             results.append({"case": "big-db memory", "pgcert": mem})
+        for variant, kt in (("ec", "ecdsa-p256"), ("rsa", "rsa2048")):
+            name = f"peers-{variant}"
+            if args.only and args.only != name:
+                continue
+            tools = [
+                (f"pgcert quickstart ({kt})", lambda i, kt=kt: ([pgcert, "-q", "quickstart", "--out",
+                 fresh(base, "pq", i), "--key-type", kt, "--user", "postgres"], base)),
+                (f"pgcert --no-sync quickstart ({kt})", lambda i, kt=kt: ([pgcert, "-q", "--no-sync",
+                 "quickstart", "--out", fresh(base, "pn", i), "--key-type", kt, "--user", "postgres"], base)),
+            ]
+            skipped = []
+            if not os.path.isdir(args.peers):
+                skipped.append(f"{args.peers} not found: no peers (pass --peers DIR)")
+            else:
+                for script, label, needs, variants in PEERS:
+                    if variant not in variants.split():
+                        continue
+                    missing = [r for r in needs if not have(r)]
+                    if missing:
+                        skipped.append(f"{label}: {', '.join(missing)} not installed")
+                        continue
+                    path = os.path.join(args.peers, script)
+                    tools.append((label, lambda i, path=path, variant=variant, tag=script[:2]: (
+                        ["bash", path, fresh(base, "peer-" + tag, i), variant], base)))
+            res = roundrobin(name, tools, args.peer_runs)
+            res["skipped"] = skipped
+            results.append(res)
+            print(fmt_rr(res), flush=True)
+        if not args.only or args.only == "mint-1000":
+            plan = os.path.join(base, "mint-1000.toml")
+            with open(plan, "w") as f:
+                f.write('[[ca]]\nname = "root"\ncn = "Root"\n\n[[ca]]\nname = "inter"\nparent = "root"\n'
+                        'cn = "Intermediate"\n\n[[leaf]]\nname = "user{n}"\nca = "inter"\nprofile = "client"\n'
+                        'cn = "user{n}"\ncount = 1000\ncert = "clients/user{n}.crt"\nkey = "clients/user{n}.key"\n')
+            loop = os.path.join(HERE, "openssl-ca-loop.sh")
+            tools = [
+                ("pgcert mint, 1000 clients", lambda i: ([pgcert, "-q", "mint", plan, "--out",
+                 os.path.join(fresh(base, "mint", i), "out")], base)),
+                ("pgcert --no-sync mint, 1000 clients", lambda i: ([pgcert, "-q", "--no-sync", "mint", plan,
+                 "--out", os.path.join(fresh(base, "mintn", i), "out")], base)),
+                ("openssl req + openssl ca loop, 1000", lambda i: (["bash", loop, fresh(base, "oloop", i),
+                 "1000"], base)),
+            ]
+            res = roundrobin("mint-1000", tools, args.mint_runs, warmup=0)
+            results.append(res)
+            print(fmt_rr(res), flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -102,7 +102,8 @@ impl ValidityArgs {
 /// `--key-type`.
 #[derive(Debug, Clone, Args)]
 pub struct KeyTypeArgs {
-    /// Key type: ecdsa-p256, ecdsa-p384, ed25519, rsa2048, rsa3072, rsa4096
+    /// Key type: ecdsa-p256, ecdsa-p384, ed25519, rsa2048, rsa3072, rsa4096, rsa-pss2048,
+    /// rsa-pss3072
     /// (also rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384).
     #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = |s: &str| s.parse::<KeyType>())]
     pub key_type: KeyType,

@@ -74,9 +74,15 @@ pub fn sign_crl(
         Ok(parsed.issuer().as_raw().to_vec())
     };
     let want = &ca.cert().subject_raw;
-    if &issuer_of(&der)? != want {
+    let alg = ca.key().signature_algorithm();
+    if &issuer_of(&der)? != want || alg.is_some() {
         let at = crate::pki::der::crl_issuer_position(&der)?;
-        der = crate::pki::der::resign(&der, &[(at, want.as_slice())], ca.key())?;
+        let mut replace = vec![(at, want.as_slice())];
+        if let Some(alg) = alg {
+            // the signature AlgorithmIdentifier comes right before the issuer
+            replace.push((at - 1, alg));
+        }
+        der = crate::pki::der::resign(&der, &replace, ca.key())?;
         if &issuer_of(&der)? != want {
             return Err(
                 "internal check failed: the CRL's issuer differs from the CA's subject".into(),

@@ -155,7 +155,7 @@ impl Csr {
                 }
             }
         }
-        rcgen::SubjectPublicKeyInfo::from_der(&spki)
+        rcgen::SubjectPublicKeyInfo::from_der(&crate::pki::key::spki_as_rsa_encryption(&spki))
             .map_err(|e| format!("its public key cannot be used: {e}"))?;
         Ok(Csr {
             subject_text: oneline(&info.subject),
@@ -220,9 +220,11 @@ pub fn make_csr(
         .serialize_request(key.pair())
         .map_err(|e| format!("cannot make the request: {e}"))?;
     let der = csr.der().to_vec();
-    if subject.needs_exact_encoding() {
-        // rcgen's name keeps one value per type: put the exact subject in (after the version)
-        return crate::pki::der::resign(&der, &[(1, &subject.to_der())], key);
+    if subject.needs_exact_encoding() || key.signature_algorithm().is_some() {
+        // rcgen's name keeps one value per type, and rcgen has no RSA-PSS: put the exact subject
+        // and the key as it is in (after the version), and sign with the key's own algorithm
+        let spki = key.spki_der();
+        return crate::pki::der::resign(&der, &[(1, &subject.to_der()), (2, &spki)], key);
     }
     Ok(der)
 }

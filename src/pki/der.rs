@@ -94,12 +94,28 @@ pub fn tbs_elements(signed: &[u8]) -> Result<Vec<Tlv<'_>>, String> {
     elements(tbs.content)
 }
 
-/// Where a certificate's issuer and subject sit among its TBS elements (after the optional
-/// `[0] version`).
-pub fn cert_name_positions(signed: &[u8]) -> Result<(usize, usize), String> {
+/// Where the parts pgcert may replace sit among a certificate's TBS elements.
+pub struct CertPositions {
+    /// The signature AlgorithmIdentifier inside the TBS.
+    pub signature: usize,
+    /// The issuer Name.
+    pub issuer: usize,
+    /// The subject Name.
+    pub subject: usize,
+    /// The SubjectPublicKeyInfo.
+    pub spki: usize,
+}
+
+/// The positions in a certificate's TBS (after the optional `[0] version`).
+pub fn cert_positions(signed: &[u8]) -> Result<CertPositions, String> {
     let tbs = tbs_elements(signed)?;
     let off = usize::from(tbs.first().is_some_and(|t| t.tag == 0xa0));
-    Ok((off + 2, off + 4))
+    Ok(CertPositions {
+        signature: off + 1,
+        issuer: off + 2,
+        subject: off + 4,
+        spki: off + 5,
+    })
 }
 
 /// Where a CRL's issuer sits among its TBS elements (after the optional version INTEGER).
@@ -108,14 +124,14 @@ pub fn crl_issuer_position(signed: &[u8]) -> Result<usize, String> {
     Ok(usize::from(tbs.first().is_some_and(|t| t.tag == 0x02)) + 1)
 }
 
-/// Replace elements of the TBS part of `signed` (by position) and sign it again with `key`,
-/// keeping the signature algorithm.
+/// Replace elements of the TBS part of `signed` (by position) and sign it again with `key`:
+/// with its own signature algorithm when it has one rcgen cannot write (RSA-PSS), else the one
+/// the structure names.
 pub fn resign(
     signed: &[u8],
     replace: &[(usize, &[u8])],
     key: &PrivateKey,
 ) -> Result<Vec<u8>, String> {
-    use rcgen::SigningKey;
     let (outer, _) = read(signed)?;
     let parts = elements(outer.content)?;
     let [tbs, alg, _sig] = parts[..] else {
@@ -129,15 +145,12 @@ pub fn resign(
         }
     }
     let tbs = tlv(0x30, &content);
-    let sig = key
-        .pair()
-        .sign(&tbs)
-        .map_err(|e| format!("signing failed: {e}"))?;
+    let sig = key.sign(&tbs).map_err(|e| format!("signing failed: {e}"))?;
     let mut bits = Vec::with_capacity(sig.len() + 1);
     bits.push(0); // no unused bits
     bits.extend_from_slice(&sig);
     let mut body = tbs;
-    body.extend_from_slice(alg.whole);
+    body.extend_from_slice(key.signature_algorithm().unwrap_or(alg.whole));
     body.extend_from_slice(&tlv(0x03, &bits));
     Ok(tlv(0x30, &body))
 }

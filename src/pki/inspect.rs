@@ -167,7 +167,15 @@ impl CertInfo {
         ) else {
             return false;
         };
+        // ring (fast) first; the RustCrypto verifier covers what ring lacks (RSA-PSS keys)
         me.verify_signature(Some(them.public_key())).is_ok()
+            || crate::pki::signature::verify(
+                them.public_key().raw,
+                &me.signature_algorithm,
+                &me.signature_value.data,
+                me.tbs_certificate.as_ref(),
+            )
+            .is_ok()
     }
 
     /// Whether this certificate may sign others (CA:TRUE, and keyCertSign if keyUsage is present).
@@ -238,6 +246,14 @@ pub fn key_id(spki_der: &[u8]) -> Result<Vec<u8>, String> {
 pub fn key_kind(spki_der: &[u8]) -> Option<KeyKind> {
     use x509_parser::public_key::PublicKey;
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(spki_der).ok()?;
+    if spki.algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.10" {
+        // an RSA-PSS key: the same RSAPublicKey under another algorithm
+        let plain = crate::pki::key::spki_as_rsa_encryption(spki_der);
+        return match key_kind(&plain)? {
+            KeyKind::Rsa(bits) => Some(KeyKind::RsaPss(bits)),
+            _ => None,
+        };
+    }
     match spki.parsed().ok()? {
         PublicKey::RSA(k) => Some(KeyKind::Rsa(k.key_size())),
         PublicKey::EC(_) => {
@@ -268,7 +284,9 @@ impl KeyKind {
             KeyKind::Rsa(2048) => KeyType::Rsa2048,
             KeyKind::Rsa(3072) => KeyType::Rsa3072,
             KeyKind::Rsa(4096) => KeyType::Rsa4096,
-            KeyKind::Rsa(_) => return None,
+            KeyKind::RsaPss(2048) => KeyType::RsaPss2048,
+            KeyKind::RsaPss(3072) => KeyType::RsaPss3072,
+            KeyKind::Rsa(_) | KeyKind::RsaPss(_) => return None,
         })
     }
 }

@@ -235,9 +235,19 @@ pub fn self_signed(spec: &CertSpec, key: &PrivateKey) -> Result<Issued, String> 
         .map_err(|e| format!("signing failed: {e}"))?;
     let mut info = CertInfo::parse(cert.der())?;
     let name = spec.subject.to_der();
-    if info.subject_raw != name || info.issuer_raw != name {
-        let (issuer_at, subject_at) = der::cert_name_positions(&info.der)?;
-        let der = der::resign(&info.der, &[(issuer_at, &name), (subject_at, &name)], key)?;
+    let spki = key.spki_der();
+    if info.subject_raw != name
+        || info.issuer_raw != name
+        || info.spki != spki
+        || key.signature_algorithm().is_some()
+    {
+        let at = der::cert_positions(&info.der)?;
+        let mut replace = vec![(at.issuer, name.as_slice()), (at.subject, name.as_slice())];
+        replace.push((at.spki, spki.as_slice()));
+        if let Some(alg) = key.signature_algorithm() {
+            replace.push((at.signature, alg));
+        }
+        let der = der::resign(&info.der, &replace, key)?;
         info = CertInfo::parse(&der)?;
     }
     if !info.is_self_issued() {
@@ -311,8 +321,11 @@ pub fn issue(
         }
     }
     let params = spec.params(subject_spki, subject_is_rsa)?;
-    let public = rcgen::SubjectPublicKeyInfo::from_der(subject_spki)
-        .map_err(|e| format!("bad subject public key: {e}"))?;
+    // rcgen reads no RSA-PSS keys: it gets the same key as rsaEncryption, replaced below
+    let public = rcgen::SubjectPublicKeyInfo::from_der(&crate::pki::key::spki_as_rsa_encryption(
+        subject_spki,
+    ))
+    .map_err(|e| format!("bad subject public key: {e}"))?;
     let issuer = ca.rcgen_issuer()?;
     let cert = params
         .signed_by(&public, &issuer)
@@ -321,16 +334,22 @@ pub fn issue(
     // rcgen re-encodes the issuer name from the CA certificate and keeps one value per
     // attribute type in the subject: put the exact bytes in where either differs
     let subject = spec.subject.to_der();
-    if info.subject_raw != subject || info.issuer_raw != ca_cert.subject_raw {
-        let (issuer_at, subject_at) = der::cert_name_positions(&info.der)?;
-        let der = der::resign(
-            &info.der,
-            &[
-                (issuer_at, ca_cert.subject_raw.as_slice()),
-                (subject_at, subject.as_slice()),
-            ],
-            ca.key(),
-        )?;
+    let ca_alg = ca.key().signature_algorithm();
+    if info.subject_raw != subject
+        || info.issuer_raw != ca_cert.subject_raw
+        || info.spki != subject_spki
+        || ca_alg.is_some()
+    {
+        let at = der::cert_positions(&info.der)?;
+        let mut replace = vec![
+            (at.issuer, ca_cert.subject_raw.as_slice()),
+            (at.subject, subject.as_slice()),
+            (at.spki, subject_spki),
+        ];
+        if let Some(alg) = ca_alg {
+            replace.push((at.signature, alg));
+        }
+        let der = der::resign(&info.der, &replace, ca.key())?;
         info = CertInfo::parse(&der)?;
     }
     if info.issuer_raw != ca_cert.subject_raw || info.subject_raw != subject {

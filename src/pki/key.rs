@@ -32,6 +32,11 @@ pub enum KeyType {
     Rsa3072,
     /// RSA 4096.
     Rsa4096,
+    /// RSA-PSS 2048: an RSASSA-PSS key (OpenSSL's `genpkey -algorithm rsa-pss`), signing with
+    /// RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32.
+    RsaPss2048,
+    /// RSA-PSS 3072.
+    RsaPss3072,
 }
 
 impl KeyType {
@@ -43,6 +48,8 @@ impl KeyType {
         "rsa2048",
         "rsa3072",
         "rsa4096",
+        "rsa-pss2048",
+        "rsa-pss3072",
     ];
 
     /// The canonical name.
@@ -54,12 +61,17 @@ impl KeyType {
             KeyType::Rsa2048 => "rsa2048",
             KeyType::Rsa3072 => "rsa3072",
             KeyType::Rsa4096 => "rsa4096",
+            KeyType::RsaPss2048 => "rsa-pss2048",
+            KeyType::RsaPss3072 => "rsa-pss3072",
         }
     }
 
     /// RSA generation of 3072 bits and more takes long enough to deserve a spinner.
     pub fn is_slow(self) -> bool {
-        matches!(self, KeyType::Rsa3072 | KeyType::Rsa4096)
+        matches!(
+            self,
+            KeyType::Rsa3072 | KeyType::Rsa4096 | KeyType::RsaPss3072
+        )
     }
 }
 
@@ -79,6 +91,8 @@ impl FromStr for KeyType {
             "rsa2048" | "rsa:2048" | "rsa" => KeyType::Rsa2048,
             "rsa3072" | "rsa:3072" => KeyType::Rsa3072,
             "rsa4096" | "rsa:4096" => KeyType::Rsa4096,
+            "rsa-pss2048" | "rsa-pss:2048" | "rsa-pss" => KeyType::RsaPss2048,
+            "rsa-pss3072" | "rsa-pss:3072" => KeyType::RsaPss3072,
             _ => {
                 return Err(format!(
                     "unknown key type '{s}' (expected one of: {}; also rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384)",
@@ -94,6 +108,8 @@ impl FromStr for KeyType {
 pub enum KeyKind {
     /// RSA with the modulus size in bits.
     Rsa(usize),
+    /// An RSASSA-PSS key (id-RSASSA-PSS, no parameter restrictions) with its size in bits.
+    RsaPss(usize),
     /// ECDSA P-256.
     P256,
     /// ECDSA P-384.
@@ -107,13 +123,15 @@ impl KeyKind {
     pub fn describe(self) -> String {
         match self {
             KeyKind::Rsa(bits) => format!("RSA {bits}"),
+            KeyKind::RsaPss(bits) => format!("RSA-PSS {bits}"),
             KeyKind::P256 => "ECDSA P-256".into(),
             KeyKind::P384 => "ECDSA P-384".into(),
             KeyKind::Ed25519 => "Ed25519".into(),
         }
     }
 
-    /// RSA leaves also get keyEncipherment (TLS 1.2 RSA key transport).
+    /// RSA leaves also get keyEncipherment (TLS 1.2 RSA key transport; not RSA-PSS keys, which
+    /// only sign).
     pub fn is_rsa(self) -> bool {
         matches!(self, KeyKind::Rsa(_))
     }
@@ -160,11 +178,73 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-/// A private key in PKCS#8 v1 form plus the rcgen key pair built from it.
+/// A private key in PKCS#8 v1 form plus the rcgen key pair built from it. For an RSA-PSS key,
+/// rcgen holds the same key as rsaEncryption (it has no RSA-PSS) and every structure rcgen signs
+/// is signed again with RSASSA-PSS (`pki::der::resign`, [`PrivateKey::sign`]).
 pub struct PrivateKey {
     pkcs8: Vec<u8>,
     kind: KeyKind,
     pair: KeyPair,
+    /// RSA-PSS: the key as rsaEncryption PKCS#8, what ring signs with.
+    pss_signing: Option<Vec<u8>>,
+}
+
+/// id-RSASSA-PSS.
+const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+/// AlgorithmIdentifier { id-RSASSA-PSS } without parameters: an RSA-PSS key with no
+/// restrictions, as `openssl genpkey -algorithm rsa-pss` writes it.
+const PSS_KEY_ALG: &[u8] = &[
+    0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
+];
+/// AlgorithmIdentifier { rsaEncryption, NULL }.
+const RSA_KEY_ALG: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+/// AlgorithmIdentifier { id-RSASSA-PSS, { sha256 (NULL), mgf1 { sha256 (NULL) }, saltLength 32 } }:
+/// the signature algorithm pgcert's RSA-PSS keys sign with (ring's RSA_PSS_SHA256).
+const PSS_SHA256_SIG_ALG: &[u8] = &[
+    0x30, 0x41, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30, 0x34, 0xa0,
+    0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00,
+    0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x08, 0x30,
+    0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0xa2, 0x03,
+    0x02, 0x01, 0x20,
+];
+
+/// The same structure (a PKCS#8 PrivateKeyInfo or a SubjectPublicKeyInfo) with its
+/// AlgorithmIdentifier element replaced: `index` 1 in PKCS#8, 0 in an SPKI.
+fn with_alg(der: &[u8], index: usize, alg: &[u8]) -> Result<Vec<u8>, String> {
+    let (outer, _) = crate::pki::der::read(der)?;
+    let mut content = Vec::new();
+    for (i, e) in crate::pki::der::elements(outer.content)?.iter().enumerate() {
+        content.extend_from_slice(if i == index { alg } else { e.whole });
+    }
+    Ok(crate::pki::der::tlv(0x30, &content))
+}
+
+/// An RSA-PSS SubjectPublicKeyInfo as the rsaEncryption one with the same key (what rcgen and
+/// ring read); any other SPKI unchanged.
+pub fn spki_as_rsa_encryption(spki: &[u8]) -> Vec<u8> {
+    let is_pss = crate::pki::der::read(spki)
+        .ok()
+        .and_then(|(o, _)| crate::pki::der::elements(o.content).ok())
+        .and_then(|e| {
+            e.first()
+                .map(|a| a.whole == PSS_KEY_ALG || is_pss_alg(a.whole))
+        })
+        .unwrap_or(false);
+    if is_pss {
+        with_alg(spki, 0, RSA_KEY_ALG).unwrap_or_else(|_| spki.to_vec())
+    } else {
+        spki.to_vec()
+    }
+}
+
+fn is_pss_alg(alg_der: &[u8]) -> bool {
+    crate::pki::der::read(alg_der)
+        .ok()
+        .and_then(|(a, _)| crate::pki::der::elements(a.content).ok())
+        .and_then(|e| e.first().map(|o| o.whole == &PSS_KEY_ALG[2..]))
+        .unwrap_or(false)
 }
 
 impl fmt::Debug for PrivateKey {
@@ -187,19 +267,29 @@ impl PrivateKey {
             KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519)
                 .map_err(|e| gen_err(&e))?
                 .serialize_der(),
-            KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
+            KeyType::Rsa2048
+            | KeyType::Rsa3072
+            | KeyType::Rsa4096
+            | KeyType::RsaPss2048
+            | KeyType::RsaPss3072 => {
                 use rsa::pkcs8::EncodePrivateKey;
                 let bits = match key_type {
-                    KeyType::Rsa2048 => 2048,
-                    KeyType::Rsa3072 => 3072,
+                    KeyType::Rsa2048 | KeyType::RsaPss2048 => 2048,
+                    KeyType::Rsa3072 | KeyType::RsaPss3072 => 3072,
                     _ => 4096,
                 };
                 let key =
                     rsa::PrivateKey::new(&mut getrandom::SysRng, bits).map_err(|e| gen_err(&e))?;
-                key.to_pkcs8_der()
+                let der = key
+                    .to_pkcs8_der()
                     .map_err(|e| gen_err(&e))?
                     .as_bytes()
-                    .to_vec()
+                    .to_vec();
+                if matches!(key_type, KeyType::RsaPss2048 | KeyType::RsaPss3072) {
+                    with_alg(&der, 1, PSS_KEY_ALG).map_err(|e| gen_err(&e))?
+                } else {
+                    der
+                }
             }
         };
         PrivateKey::from_pkcs8_der(&der)
@@ -343,7 +433,30 @@ impl PrivateKey {
             }
             "1.3.101.112" => (KeyKind::Ed25519, &rcgen::PKCS_ED25519),
             "1.3.101.113" => return Err(KeyError::Unsupported("Ed448".into())),
-            "1.2.840.113549.1.1.10" => return Err(KeyError::Unsupported("RSA-PSS key".into())),
+            OID_RSASSA_PSS => {
+                if info.algorithm.parameters.is_some() {
+                    return Err(KeyError::Unsupported(
+                        "an RSA-PSS key with parameter restrictions (pgcert reads RSA-PSS keys without them, as openssl genpkey -algorithm rsa-pss writes them)".into(),
+                    ));
+                }
+                let plain = pkcs8::PrivateKeyInfoRef::new(
+                    pkcs8::AlgorithmIdentifierRef {
+                        oid: pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1"),
+                        parameters: Some(pkcs8::der::asn1::AnyRef::NULL),
+                    },
+                    info.private_key,
+                )
+                .to_der()
+                .map_err(|e| KeyError::NotAKey(e.to_string()))?;
+                let mut k = PrivateKey::from_pkcs8_der(&plain)?;
+                let KeyKind::Rsa(bits) = k.kind else {
+                    return Err(KeyError::NotAKey("bad RSA-PSS key".into()));
+                };
+                k.kind = KeyKind::RsaPss(bits);
+                k.pkcs8 = with_alg(&plain, 1, PSS_KEY_ALG).map_err(KeyError::NotAKey)?;
+                k.pss_signing = Some(plain);
+                return Ok(k);
+            }
             other => return Err(KeyError::Unsupported(format!("algorithm {other}"))),
         };
         // OpenSSL 3.0 cannot read PKCS#8 v2 (with the [1] public key): drop it (openssl#9134).
@@ -357,7 +470,12 @@ impl PrivateKey {
         let pair =
             KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(pkcs8.as_slice()), alg)
                 .map_err(|e| KeyError::Unsupported(format!("{} ({e})", kind.describe())))?;
-        Ok(PrivateKey { pkcs8, kind, pair })
+        Ok(PrivateKey {
+            pkcs8,
+            kind,
+            pair,
+            pss_signing: None,
+        })
     }
 
     /// The key as PKCS#8 v1 DER (`postgresql.pk8`).
@@ -451,9 +569,42 @@ impl PrivateKey {
         &self.pair
     }
 
-    /// SubjectPublicKeyInfo DER, to compare with a certificate's public key.
+    /// SubjectPublicKeyInfo DER, to compare with a certificate's public key (for an RSA-PSS
+    /// key, with the id-RSASSA-PSS algorithm).
     pub fn spki_der(&self) -> Vec<u8> {
-        self.pair.subject_public_key_info()
+        let spki = self.pair.subject_public_key_info();
+        if self.pss_signing.is_some() {
+            with_alg(&spki, 0, PSS_KEY_ALG).unwrap_or(spki)
+        } else {
+            spki
+        }
+    }
+
+    /// Sign `msg` with the key's signature algorithm: rcgen's for most keys, RSASSA-PSS with
+    /// SHA-256 and a 32-byte salt for RSA-PSS keys.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, String> {
+        match &self.pss_signing {
+            None => rcgen::SigningKey::sign(&self.pair, msg).map_err(|e| e.to_string()),
+            Some(plain) => {
+                let kp = ring::signature::RsaKeyPair::from_pkcs8(plain)
+                    .map_err(|e| format!("the RSA-PSS key cannot sign: {e}"))?;
+                let mut sig = vec![0u8; kp.public().modulus_len()];
+                kp.sign(
+                    &ring::signature::RSA_PSS_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .map_err(|_| "RSA-PSS signing failed".to_string())?;
+                Ok(sig)
+            }
+        }
+    }
+
+    /// The AlgorithmIdentifier (DER) of [`PrivateKey::sign`]'s signatures when it is not the
+    /// one rcgen writes: RSASSA-PSS for RSA-PSS keys, else None.
+    pub fn signature_algorithm(&self) -> Option<&'static [u8]> {
+        self.pss_signing.as_ref().map(|_| PSS_SHA256_SIG_ALG)
     }
 }
 

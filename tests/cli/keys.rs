@@ -412,3 +412,207 @@ fn postgres_loads_an_encrypted_server_key_through_ssl_passphrase_command() {
     );
     assert!(ok && out.contains("postgres t"), "{out}");
 }
+
+/// `--key-type rsa-pss2048`: RSASSA-PSS keys (id-RSASSA-PSS, as `openssl genpkey -algorithm
+/// rsa-pss` writes them) and RSASSA-PSS signatures on certificates, CRLs and CSRs. openssl reads
+/// and verifies all of it, pgcert reads openssl's own RSA-PSS keys, and a real PostgreSQL serves
+/// an RSA-PSS chain to psql with verify-full and an RSA-PSS client certificate.
+#[test]
+fn rsa_pss_keys_and_signatures_work_with_openssl_and_postgres() {
+    if !crate::support::require("openssl") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&[
+        "init-ca",
+        "--ca",
+        "root",
+        "--cn",
+        "PSS root",
+        "--key-type",
+        "rsa-pss2048",
+    ]);
+    sb.ok(&[
+        "init-ca",
+        "--ca",
+        "inter",
+        "--parent",
+        "root",
+        "--cn",
+        "PSS inter",
+        "--key-type",
+        "rsa-pss2048",
+    ]);
+    sb.ok(&[
+        "issue",
+        "server",
+        "--ca",
+        "inter",
+        "--cn",
+        "localhost",
+        "--key-type",
+        "rsa-pss2048",
+        "--out",
+        "srv",
+    ]);
+    sb.ok(&[
+        "issue",
+        "client",
+        "--ca",
+        "inter",
+        "--cn",
+        "alice",
+        "--key-type",
+        "rsa-pss2048",
+        "--out",
+        "alice",
+    ]);
+    sb.ok(&["crl", "--ca", "inter", "--out", "crl.pem"]);
+    // the key is an RSA-PSS key, the certificates carry RSA-PSS keys and signatures
+    let key = sb.openssl_ok(&["asn1parse", "-in", "srv/server.key"]);
+    assert!(key.contains(":rsassaPss"), "{key}");
+    for cert in ["root/cacert.pem", "inter/cacert.pem", "srv/server.crt"] {
+        let text = sb.openssl_ok(&["x509", "-in", cert, "-noout", "-text"]);
+        assert!(
+            text.contains("Signature Algorithm: rsassaPss"),
+            "{cert}: {text}"
+        );
+        assert!(
+            text.contains("Public Key Algorithm: rsassaPss"),
+            "{cert}: {text}"
+        );
+        assert!(text.contains("Hash Algorithm: sha256"), "{cert}: {text}");
+    }
+    // RSA-PSS keys only sign: no keyEncipherment
+    let ku = sb.openssl_ok(&[
+        "x509",
+        "-in",
+        "srv/server.crt",
+        "-noout",
+        "-ext",
+        "keyUsage",
+    ]);
+    assert!(!ku.contains("Key Encipherment"), "{ku}");
+    // openssl verifies the chain with the CRLs
+    sb.write(
+        "all.pem",
+        format!(
+            "{}{}",
+            sb.read("root/cacert.pem"),
+            sb.read("inter/cacert.pem")
+        ),
+    );
+    let v = sb.openssl_ok(&[
+        "verify",
+        "-crl_check_all",
+        "-CAfile",
+        "all.pem",
+        "-CRLfile",
+        "crl.pem",
+        "-purpose",
+        "sslserver",
+        "srv/server.crt",
+    ]);
+    assert!(v.contains("OK"), "{v}");
+    let v = sb.openssl_ok(&[
+        "verify",
+        "-CAfile",
+        "root/cacert.pem",
+        "-untrusted",
+        "inter/cacert.pem",
+        "-purpose",
+        "sslclient",
+        "alice/postgresql.crt",
+    ]);
+    assert!(v.contains("OK"), "{v}");
+    // a CSR signed with RSA-PSS: openssl verifies it, pgcert signs it
+    sb.ok(&[
+        "req",
+        "--cn",
+        "db2.example.com",
+        "--key-type",
+        "rsa-pss2048",
+        "--profile",
+        "server",
+        "--out",
+        "r",
+    ]);
+    let v = sb.openssl(&["req", "-in", "r/db2.example.com.csr", "-noout", "-verify"]);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    sb.ok(&[
+        "sign",
+        "r/db2.example.com.csr",
+        "--ca",
+        "inter",
+        "--profile",
+        "server",
+    ]);
+    // openssl's own RSA-PSS key is read, and pgcert signs a certificate for it
+    sb.openssl_ok(&[
+        "genpkey",
+        "-algorithm",
+        "rsa-pss",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        "o.key",
+    ]);
+    let shown = String::from_utf8_lossy(&sb.ok(&["show", "o.key"]).stdout).into_owned();
+    assert!(shown.contains("RSA-PSS 2048"), "{shown}");
+    sb.ok(&[
+        "req",
+        "--key",
+        "o.key",
+        "--cn",
+        "o.example.com",
+        "--profile",
+        "server",
+        "--out",
+        "o",
+    ]);
+    sb.ok(&[
+        "sign",
+        "o/o.example.com.csr",
+        "--ca",
+        "inter",
+        "--profile",
+        "server",
+    ]);
+    let v = sb.openssl_ok(&[
+        "verify",
+        "-CAfile",
+        "root/cacert.pem",
+        "-untrusted",
+        "inter/cacert.pem",
+        "o.example.com.crt",
+    ]);
+    assert!(v.contains("OK"), "{v}");
+    if !crate::support::postgres_available() {
+        return;
+    }
+    let mut pg = crate::support::PgServer::init(&sb, "pg");
+    for f in ["server.crt", "server.key", "root.crt"] {
+        sb.write(
+            &format!("pg/data/{f}"),
+            std::fs::read(sb.path(&format!("srv/{f}"))).unwrap(),
+        );
+    }
+    std::fs::set_permissions(
+        sb.path("pg/data/server.key"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    sb.chown_postgres("pg/data");
+    pg.conf("ssl = on\nssl_ca_file = 'root.crt'");
+    pg.hba("hostssl all alice 127.0.0.1/32 cert");
+    pg.start();
+    pg.sql("create role alice login");
+    let conn = format!(
+        "host=localhost hostaddr=127.0.0.1 user=alice dbname=postgres sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+        sb.path("alice/root.crt").display(),
+        sb.path("alice/postgresql.crt").display(),
+        sb.path("alice/postgresql.key").display()
+    );
+    let (ok, out) = pg.psql(&conn, &sb.path("home"));
+    assert!(ok && out.contains("alice t"), "{out}");
+}
