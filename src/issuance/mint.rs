@@ -913,9 +913,9 @@ pub fn mint(
             out.file_name()
                 .ok_or_else(|| anyhow!("{} is not a usable directory name", out.display()))?,
         );
-    if abs_out.exists() {
+    if abs_out.exists() && !is_empty_dir(&abs_out) {
         return Err(
-            anyhow!("{} already exists", out.display()).context(Hint::new(
+            anyhow!("{} already exists and is not empty", out.display()).context(Hint::new(
                 "mint makes a new directory; remove it or choose another --out",
             )),
         );

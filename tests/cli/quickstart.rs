@@ -293,3 +293,57 @@ fn quickstart_crl_lifetime_is_printed_with_its_refresh_command() {
     let (ok, text) = run_psql_line(&sb, &psql);
     assert!(ok && text.contains("postgres|t"), "{psql}\n{text}");
 }
+
+/// `quickstart --out` a directory that exists: empty (a `mktemp -d`), it is made as one new tree
+/// like a missing one; holding a file, the per-file path makes the same set beside it. Either way
+/// the same files, modes and a chain openssl verifies.
+#[test]
+fn quickstart_into_an_existing_directory_empty_or_not() {
+    let sb = Sandbox::new();
+    sb.ok(&["--no-sync", "quickstart", "--out", "fresh", "--user", "app"]);
+    std::fs::create_dir(sb.path("empty")).unwrap();
+    sb.ok(&["--no-sync", "quickstart", "--out", "empty", "--user", "app"]);
+    sb.write("busy/README", "keep me");
+    sb.ok(&["--no-sync", "quickstart", "--out", "busy", "--user", "app"]);
+    assert_eq!(sb.read("busy/README"), "keep me");
+    let files = |d: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![sb.path(d)];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap() {
+                let e = e.unwrap().path();
+                if e.is_dir() {
+                    stack.push(e);
+                } else {
+                    let rel = e.strip_prefix(sb.path(d)).unwrap().display().to_string();
+                    if !rel.contains("newcerts/")
+                        && rel != "README"
+                        && !rel.contains(".pgcert.index-state")
+                    {
+                        out.push(format!("{rel} {:o}", sb.mode(&format!("{d}/{rel}"))));
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    };
+    assert_eq!(files("empty"), files("fresh"));
+    assert_eq!(files("busy"), files("fresh"));
+    for d in ["fresh", "empty", "busy"] {
+        sb.openssl_ok(&[
+            "verify",
+            "-CAfile",
+            &format!("{d}/server/root.crt"),
+            "-untrusted",
+            &format!("{d}/intermediate-ca/cacert.pem"),
+            &format!("{d}/server/server.crt"),
+        ]);
+    }
+    // mint too takes an empty directory, and refuses one that holds files
+    sb.write("p.toml", "[[ca]]\nname = \"r\"\ncn = \"R\"\n");
+    std::fs::create_dir(sb.path("m")).unwrap();
+    sb.ok(&["mint", "p.toml", "--out", "m"]);
+    let e = sb.fails(&["mint", "p.toml", "--out", "m"]);
+    assert!(e.contains("already exists and is not empty"), "{e}");
+}
