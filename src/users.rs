@@ -65,6 +65,9 @@ pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
     if me != 0 {
         return None;
     }
+    if surely_readable(path, uid) {
+        return Some(true);
+    }
     let name = name_of(uid)?;
     std::process::Command::new("runuser")
         .args(["-u", &name, "--", "test", "-r"])
@@ -75,6 +78,36 @@ pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
         .status()
         .ok()
         .map(|s| s.success())
+}
+
+/// True when the mode bits alone grant `uid` read access to `path`, with certainty: the file is
+/// the user's with u+r, or o+r; every directory above it is the user's with u+x, or o+x; and
+/// none of them has a POSIX ACL (a named-user entry could take access away). Anything else is
+/// left to the real test (`runuser`), which costs a process and a PAM session.
+fn surely_readable(path: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let no_acl = |p: &Path| {
+        let mut buf = [0u8; 1];
+        matches!(
+            rustix::fs::getxattr(p, "system.posix_acl_access", &mut buf[..]),
+            Err(e) if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::OPNOTSUPP
+        )
+    };
+    let Ok(abs) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    let Ok(m) = std::fs::metadata(&abs) else {
+        return false;
+    };
+    let file_ok = (m.uid() == uid && m.mode() & 0o400 != 0) || m.mode() & 0o004 != 0;
+    if !file_ok || !no_acl(&abs) {
+        return false;
+    }
+    abs.ancestors().skip(1).all(|d| {
+        std::fs::metadata(d)
+            .is_ok_and(|m| (m.uid() == uid && m.mode() & 0o100 != 0) || m.mode() & 0o001 != 0)
+            && no_acl(d)
+    })
 }
 
 /// When files written by this process into `dir` would belong to someone other than the
