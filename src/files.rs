@@ -23,7 +23,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -1194,14 +1194,47 @@ pub fn write_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
     Ok(())
 }
 
-/// Flush everything written under `root` with one `syncfs(2)` of its file system, unless
-/// `--no-sync`: the "handful of flushes" a new tree costs, instead of one per file.
-pub fn sync_tree(root: &Path) -> Result<()> {
+/// Flush a tree [`write_tree`] wrote, unless `--no-sync`: every file and every directory is
+/// fsynced, all at once from up to 16 threads, so the file system commits them together (ext4
+/// and xfs group concurrent fsyncs into few journal commits) before the tree is renamed into
+/// place. Not `syncfs(2)`: that would also wait for every other process's dirty data on the
+/// file system (seen: 0.5 s for a quickstart beside 1.5 GB written by someone else).
+pub fn sync_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
     if NO_SYNC.load(Ordering::Relaxed) {
         return Ok(());
     }
-    crash_point();
-    let d = File::open(root).with_context(|| format!("cannot open {}", root.display()))?;
-    rustix::fs::syncfs(&d).with_context(|| format!("cannot flush {}", root.display()))?;
-    Ok(())
+    let mut paths: Vec<PathBuf> = files.iter().map(|f| root.join(&f.rel)).collect();
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for f in files {
+        let mut d = f.rel.parent();
+        while let Some(p) = d {
+            dirs.insert(root.join(p));
+            d = p.parent();
+        }
+    }
+    dirs.insert(root.to_path_buf());
+    paths.extend(dirs);
+    let next = AtomicUsize::new(0);
+    let work = || -> Result<()> {
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(p) = paths.get(i) else {
+                return Ok(());
+            };
+            crash_point();
+            File::open(p)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("cannot flush {}", p.display()))?;
+        }
+    };
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..paths.len().clamp(1, 16))
+            .map(|_| s.spawn(work))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("an fsync thread panicked"))
+            .collect::<Result<Vec<()>>>()
+            .map(|_| ())
+    })
 }

@@ -15,7 +15,7 @@ use crate::report::{CertSummary, Mode, Outcome};
 pub(crate) const HELP: &str = "Reads PLAN.toml ([[ca]], [[leaf]], [[key]], [[crl]], [[bundle]], [[crl_dir]]; docs/mint.md), \
 checks all of it (an error names the plan line and nothing is written), then makes every key (spread over --jobs threads), \
 every certificate in dependency order, the CRLs, bundles and CRL hash directories, and writes them all into a new \
-directory --out, flushed with one syncfs and renamed into place: a crash leaves no --out or the whole one. The CA \
+directory --out, flushed together (every file and directory fsynced at once) and renamed into place: a crash leaves no --out or the whole one. The CA \
 directories in it are ordinary pgcert/openssl CA directories (serial, index.txt, newcerts/), ready for further issue, \
 revoke and crl. A leaf with count = N and {n} in its name is made N times.
 

@@ -1206,7 +1206,7 @@ pub fn mint(
             }
         }
         files::write_tree(&built, &out_files)?;
-        files::sync_tree(&built)?;
+        files::sync_tree(&built, &out_files)?;
         files::rename_dir(&built, &abs_out)
     })();
     if result.is_err() {
