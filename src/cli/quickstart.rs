@@ -123,12 +123,15 @@ pub fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
         crl_days: a.crl_days,
         key_type: a.key_type.key_type,
     };
-    let mut keygen = || a.key_type.generate(&ctx.report);
     let waiting = |d: &std::path::Path| {
         ctx.report
             .warn(&format!("waiting for lock on {}", d.display()))
     };
-    let mut r = quickstart(&req, &mut keygen, ctx.ca_passin.clone(), &waiting)?;
+    let mut r = ctx.report.with_spinner(
+        a.key_type.key_type.is_slow(),
+        &format!("generating four {} keys", a.key_type.key_type),
+        || quickstart(&req, ctx.ca_passin.clone(), &waiting),
+    )?;
     let mut notes = Vec::new();
     let mut crl_in_pgdata = a.pgdata.is_some();
     if defaulted {

@@ -224,11 +224,11 @@ fn settings(req: &QuickstartRequest, client_dir: &Path, crl_path: &Path) -> Sett
     })
 }
 
-/// Make the set. `keygen` makes each of the four keys (when the set cannot be made as one new
-/// tree: a server directory elsewhere, an `--out` that holds files, `--force`).
+/// Make the set: as one new tree when it can be, else (a server directory elsewhere, an `--out`
+/// that holds files, `--force`) file by file through the CA databases. Either way the four keys
+/// are made in parallel.
 pub fn quickstart(
     req: &QuickstartRequest,
-    keygen: &mut dyn FnMut() -> Result<PrivateKey>,
     passin: Option<PassSource>,
     waiting: &dyn Fn(&Path),
 ) -> Result<QuickstartResult> {
@@ -239,6 +239,18 @@ pub fn quickstart(
     {
         return quickstart_as_tree(req);
     }
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut keys = super::mint::par_map(
+        &[req.key_type; 4],
+        jobs,
+        |t| PrivateKey::generate(*t),
+        &|| {},
+    )
+    .into_iter()
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(|e| anyhow!(e))?
+    .into_iter();
+    let mut keygen = || -> Result<PrivateKey> { keys.next().ok_or_else(|| anyhow!("four keys")) };
     let sans = req
         .hosts
         .iter()
