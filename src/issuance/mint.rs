@@ -1174,7 +1174,12 @@ pub fn mint(
                 Part::Crl(i) => pem.push_str(&to_pem("X509 CRL", &crls[i])),
             }
         }
-        add(b.path.clone(), pem.into_bytes(), "bundle", false);
+        let kind = if matches!(b.parts.first(), Some(Part::Crl(_))) {
+            "CRLs"
+        } else {
+            "certificates"
+        };
+        add(b.path.clone(), pem.into_bytes(), kind, false);
     }
     for d in &plan.crl_dirs {
         let mut used: HashMap<String, u32> = HashMap::new();
