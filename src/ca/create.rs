@@ -303,6 +303,47 @@ fn absolute(dir: &Path) -> Result<PathBuf> {
         .join(name))
 }
 
+/// Where a new directory is built before it is renamed to its name: beside it, as
+/// `.NAME.pgcert-new-PID`.
+pub struct Aside {
+    /// The target, absolute (the path openssl.cnf names).
+    pub target: PathBuf,
+    /// The hidden directory to build in.
+    pub built: PathBuf,
+    /// Parent directories made for it, to remove again on failure.
+    pub made_parents: Vec<PathBuf>,
+}
+
+/// The place to build `dir` aside: its parent directories are made, and what killed pgcert
+/// processes left there is swept first (half-built directories may hold working keys).
+pub fn aside(dir: &Path) -> Result<Aside> {
+    let made_parents = files::create_dir(files::parent_dir(dir), files::MODE_DIR)?;
+    files::recover(files::parent_dir(dir));
+    let target = absolute(dir).inspect_err(|_| files::remove_created_dirs(&made_parents))?;
+    let built = target.with_file_name(format!(
+        ".{}.pgcert-new-{}",
+        target.file_name().expect("has a name").to_string_lossy(),
+        std::process::id()
+    ));
+    Ok(Aside {
+        target,
+        built,
+        made_parents,
+    })
+}
+
+impl NewDir {
+    /// A directory being built at `built`, to be renamed to `target` by `place` (and removed
+    /// when dropped unplaced).
+    pub fn new(built: PathBuf, target: PathBuf) -> NewDir {
+        NewDir {
+            built,
+            target,
+            written: Vec::new(),
+        }
+    }
+}
+
 /// Build a new directory aside (`.NAME.pgcert-new-PID` next to `dir`) with `fill(built, abs_dir)`,
 /// ready to be renamed into place; on failure nothing is left behind.
 fn build_aside(
@@ -310,20 +351,12 @@ fn build_aside(
     fill: impl FnOnce(&Path, &Path) -> Result<Vec<Written>>,
 ) -> Result<NewDir> {
     check_new_ca_dir(dir)?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let created_parents = files::create_dir(&parent, files::MODE_DIR)?;
-    // half-built CA directories a killed pgcert left here (they may hold working CA keys)
-    files::recover(&parent);
-    let abs_dir = absolute(dir)?;
-    let built = abs_dir.with_file_name(format!(
-        ".{}.pgcert-new-{}",
-        abs_dir.file_name().expect("has a name").to_string_lossy(),
-        std::process::id()
-    ));
-    let result = files::create_dir(&built, files::MODE_DIR).and_then(|_| fill(&built, &abs_dir));
+    let Aside {
+        target,
+        built,
+        made_parents,
+    } = aside(dir)?;
+    let result = files::create_dir(&built, files::MODE_DIR).and_then(|_| fill(&built, &target));
     match result {
         Ok(written) => Ok(NewDir {
             built,
@@ -332,7 +365,7 @@ fn build_aside(
         }),
         Err(e) => {
             files::remove_tree(&built);
-            files::remove_created_dirs(&created_parents);
+            files::remove_created_dirs(&made_parents);
             Err(e)
         }
     }

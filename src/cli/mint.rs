@@ -8,7 +8,6 @@ use anyhow::{Result, anyhow};
 
 use crate::cli::Ctx;
 use crate::error::Hint;
-use crate::files::Written;
 use crate::issuance::mint;
 use crate::report::{CertSummary, Mode, Outcome};
 
@@ -78,19 +77,15 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<()> {
         b.finish_and_clear();
     }
     let made = made?;
-    let files = made
-        .files
-        .iter()
-        .map(|(rel, kind, key)| Written {
-            path: a.out.join(rel),
-            kind,
-            mode: if *key { "0600" } else { "0644" }.into(),
-            changed: true,
-        })
-        .collect();
+    let note = format!(
+        "{} certificates and {} files in {}",
+        made.certificates.len(),
+        made.files.len(),
+        a.out.display()
+    );
     let outcome = Outcome {
         command: "mint".into(),
-        files,
+        files: made.files,
         certificates: made
             .certificates
             .iter()
@@ -98,12 +93,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<()> {
                 CertSummary::new(if *is_ca { "ca" } else { name.as_str() }, None, c)
             })
             .collect(),
-        notes: vec![format!(
-            "{} certificates and {} files in {}",
-            made.certificates.len(),
-            made.files.len(),
-            a.out.display()
-        )],
+        notes: vec![note],
         ..Default::default()
     };
     if ctx.report.mode() == Mode::Human && outcome.files.len() > 40 {

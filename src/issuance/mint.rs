@@ -861,8 +861,8 @@ pub fn par_map<T: Sync, R: Send>(
 
 /// What `mint` made.
 pub struct Minted {
-    /// Every file, relative to the output directory, with what it is.
-    pub files: Vec<(PathBuf, &'static str, bool)>,
+    /// Every file, under the output directory as it was given.
+    pub files: Vec<crate::files::Written>,
     /// Every certificate, with its plan name and whether it is a CA.
     pub certificates: Vec<(String, bool, CertInfo)>,
 }
@@ -903,17 +903,11 @@ pub fn mint(
     let total = ents.len() * 2;
     let done = AtomicUsize::new(0);
     let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-    // the target: absolute (openssl.cnf names it), new, its parent made
-    let parent = files::parent_dir(out).to_path_buf();
-    files::create_dir(&parent, files::MODE_DIR)?;
-    files::recover(&parent);
-    let abs_out = std::fs::canonicalize(&parent)
-        .map_err(|e| anyhow!("cannot resolve {}: {e}", parent.display()))?
-        .join(
-            out.file_name()
-                .ok_or_else(|| anyhow!("{} is not a usable directory name", out.display()))?,
-        );
+    // the target: absolute (openssl.cnf names it), new or empty, its parent made
+    let aside = crate::ca::create::aside(out)?;
+    let abs_out = aside.target.clone();
     if abs_out.exists() && !is_empty_dir(&abs_out) {
+        crate::files::remove_created_dirs(&aside.made_parents);
         return Err(
             anyhow!("{} already exists and is not empty", out.display()).context(Hint::new(
                 "mint makes a new directory; remove it or choose another --out",
@@ -1064,9 +1058,14 @@ pub fn mint(
     };
     // every file
     let mut out_files: Vec<TreeFile> = Vec::new();
-    let mut kinds: Vec<(PathBuf, &'static str, bool)> = Vec::new();
+    let mut written: Vec<crate::files::Written> = Vec::new();
     let mut add = |rel: PathBuf, bytes: Vec<u8>, kind: &'static str, key: bool| {
-        kinds.push((rel.clone(), kind, key));
+        written.push(crate::files::Written {
+            path: out.join(&rel),
+            kind,
+            mode: if key { "0600" } else { "0644" }.into(),
+            changed: true,
+        });
         let owner = owner(&rel);
         out_files.push(TreeFile {
             rel,
@@ -1197,29 +1196,21 @@ pub fn mint(
         }
     }
     // written aside, flushed once, renamed into place
-    let built = abs_out.with_file_name(format!(
-        ".{}.pgcert-new-{}",
-        abs_out.file_name().expect("has a name").to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<()> {
-        files::create_dir(&built, files::MODE_DIR)?;
-        for &i in &plan.ca_order {
-            let dir = built.join(ents[i].dir.as_ref().expect("a CA has a directory"));
-            for d in ["certs", "crl", "newcerts"] {
-                files::create_dir(&dir.join(d), files::MODE_DIR)?;
-            }
+    // (removed again if anything below fails: NewDir's drop)
+    let staged = crate::ca::NewDir::new(aside.built.clone(), abs_out.clone());
+    let built = &aside.built;
+    files::create_dir(built, files::MODE_DIR)?;
+    for &i in &plan.ca_order {
+        let dir = built.join(ents[i].dir.as_ref().expect("a CA has a directory"));
+        for d in ["certs", "crl", "newcerts"] {
+            files::create_dir(&dir.join(d), files::MODE_DIR)?;
         }
-        files::write_tree(&built, &out_files)?;
-        files::sync_tree(&built, &out_files)?;
-        files::rename_dir(&built, &abs_out)
-    })();
-    if result.is_err() {
-        files::remove_tree(&built);
     }
-    result?;
+    files::write_tree(built, &out_files)?;
+    files::sync_tree(built, &out_files)?;
+    crate::ca::Placement::place(staged)?;
     Ok(Minted {
-        files: kinds,
+        files: written,
         certificates: (0..ents.len())
             .map(|i| (ents[i].name.clone(), ents[i].is_ca, cert(i).clone()))
             .collect(),

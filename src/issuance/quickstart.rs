@@ -180,16 +180,6 @@ fn quickstart_as_tree(req: &QuickstartRequest) -> Result<QuickstartResult> {
             cert_of("client"),
         ),
     ];
-    let written = made
-        .files
-        .iter()
-        .map(|(rel, kind, key)| Written {
-            path: req.out.join(rel),
-            kind,
-            mode: if *key { "0600" } else { "0644" }.into(),
-            changed: true,
-        })
-        .collect();
     let crl_path = req.server_dir.join("crl.pem");
     let crl_next_update = std::fs::read(&crl_path)
         .ok()
@@ -201,7 +191,7 @@ fn quickstart_as_tree(req: &QuickstartRequest) -> Result<QuickstartResult> {
     Ok(QuickstartResult {
         settings: settings(req, &client_dir, &crl_path),
         certificates,
-        written,
+        written: made.files,
         inter_dir,
         crl_path,
         crl_next_update,

@@ -179,6 +179,32 @@ impl CertSpec {
     }
 }
 
+/// What rcgen signed, made exact: the issuer and subject names and the public key byte for byte
+/// as given (rcgen re-encodes names through a map and has no RSA-PSS keys), signed again by
+/// `signer` with its own algorithm (RSASSA-PSS) when anything differs or rcgen cannot write it.
+fn exact(
+    info: CertInfo,
+    issuer: &[u8],
+    subject: &[u8],
+    spki: &[u8],
+    signer: &PrivateKey,
+) -> Result<CertInfo, String> {
+    let alg = signer.signature_algorithm();
+    if info.issuer_raw == issuer
+        && info.subject_raw == subject
+        && info.spki == spki
+        && alg.is_none()
+    {
+        return Ok(info);
+    }
+    let at = der::cert_positions(&info.der)?;
+    let mut replace = vec![(at.issuer, issuer), (at.subject, subject), (at.spki, spki)];
+    if let Some(alg) = alg {
+        replace.push((at.signature, alg));
+    }
+    CertInfo::parse(&der::resign(&info.der, &replace, signer)?)
+}
+
 /// A CA certificate with its private key, checked to belong together and to be a CA.
 #[derive(Debug)]
 pub struct CaSigner {
@@ -233,23 +259,14 @@ pub fn self_signed(spec: &CertSpec, key: &PrivateKey) -> Result<Issued, String> 
     let cert = params
         .self_signed(key.pair())
         .map_err(|e| format!("signing failed: {e}"))?;
-    let mut info = CertInfo::parse(cert.der())?;
     let name = spec.subject.to_der();
-    let spki = key.spki_der();
-    if info.subject_raw != name
-        || info.issuer_raw != name
-        || info.spki != spki
-        || key.signature_algorithm().is_some()
-    {
-        let at = der::cert_positions(&info.der)?;
-        let mut replace = vec![(at.issuer, name.as_slice()), (at.subject, name.as_slice())];
-        replace.push((at.spki, spki.as_slice()));
-        if let Some(alg) = key.signature_algorithm() {
-            replace.push((at.signature, alg));
-        }
-        let der = der::resign(&info.der, &replace, key)?;
-        info = CertInfo::parse(&der)?;
-    }
+    let info = exact(
+        CertInfo::parse(cert.der())?,
+        &name,
+        &name,
+        &key.spki_der(),
+        key,
+    )?;
     if !info.is_self_issued() {
         return Err(
             "internal check failed: the self-signed certificate's issuer differs from its subject"
@@ -330,28 +347,16 @@ pub fn issue(
     let cert = params
         .signed_by(&public, &issuer)
         .map_err(|e| format!("signing failed: {e}"))?;
-    let mut info = CertInfo::parse(cert.der())?;
     // rcgen re-encodes the issuer name from the CA certificate and keeps one value per
     // attribute type in the subject: put the exact bytes in where either differs
     let subject = spec.subject.to_der();
-    let ca_alg = ca.key().signature_algorithm();
-    if info.subject_raw != subject
-        || info.issuer_raw != ca_cert.subject_raw
-        || info.spki != subject_spki
-        || ca_alg.is_some()
-    {
-        let at = der::cert_positions(&info.der)?;
-        let mut replace = vec![
-            (at.issuer, ca_cert.subject_raw.as_slice()),
-            (at.subject, subject.as_slice()),
-            (at.spki, subject_spki),
-        ];
-        if let Some(alg) = ca_alg {
-            replace.push((at.signature, alg));
-        }
-        let der = der::resign(&info.der, &replace, ca.key())?;
-        info = CertInfo::parse(&der)?;
-    }
+    let info = exact(
+        CertInfo::parse(cert.der())?,
+        &ca_cert.subject_raw,
+        &subject,
+        subject_spki,
+        ca.key(),
+    )?;
     if info.issuer_raw != ca_cert.subject_raw || info.subject_raw != subject {
         return Err(format!(
             "the CA's subject {} cannot be reproduced exactly as an issuer name; pgcert refuses to sign a certificate that would not chain",

@@ -227,10 +227,7 @@ pub fn spki_as_rsa_encryption(spki: &[u8]) -> Vec<u8> {
     let is_pss = crate::pki::der::read(spki)
         .ok()
         .and_then(|(o, _)| crate::pki::der::elements(o.content).ok())
-        .and_then(|e| {
-            e.first()
-                .map(|a| a.whole == PSS_KEY_ALG || is_pss_alg(a.whole))
-        })
+        .and_then(|e| e.first().map(|a| is_pss_alg(a.whole)))
         .unwrap_or(false);
     if is_pss {
         with_alg(spki, 0, RSA_KEY_ALG).unwrap_or_else(|_| spki.to_vec())
@@ -239,10 +236,12 @@ pub fn spki_as_rsa_encryption(spki: &[u8]) -> Vec<u8> {
     }
 }
 
+/// An AlgorithmIdentifier of id-RSASSA-PSS, with or without parameters.
 fn is_pss_alg(alg_der: &[u8]) -> bool {
     crate::pki::der::read(alg_der)
         .ok()
         .and_then(|(a, _)| crate::pki::der::elements(a.content).ok())
+        // the OID's TLV, as PSS_KEY_ALG holds it after its SEQUENCE header
         .and_then(|e| e.first().map(|o| o.whole == &PSS_KEY_ALG[2..]))
         .unwrap_or(false)
 }

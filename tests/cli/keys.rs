@@ -592,16 +592,8 @@ fn rsa_pss_keys_and_signatures_work_with_openssl_and_postgres() {
     }
     let mut pg = crate::support::PgServer::init(&sb, "pg");
     for f in ["server.crt", "server.key", "root.crt"] {
-        sb.write(
-            &format!("pg/data/{f}"),
-            std::fs::read(sb.path(&format!("srv/{f}"))).unwrap(),
-        );
+        sb.copy(&format!("srv/{f}"), &format!("pg/data/{f}"));
     }
-    std::fs::set_permissions(
-        sb.path("pg/data/server.key"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
     sb.chown_postgres("pg/data");
     pg.conf("ssl = on\nssl_ca_file = 'root.crt'");
     pg.hba("hostssl all alice 127.0.0.1/32 cert");

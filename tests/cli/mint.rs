@@ -223,20 +223,7 @@ fn postgres_ssl_test_matrix_matches_its_plan_and_a_real_server_agrees() {
         "root+client_ca.crt",
         "root+client.crl",
     ] {
-        sb.write(
-            &format!("pg/data/{f}"),
-            std::fs::read(sb.path(&format!("m/ssl/{f}"))).unwrap(),
-        );
-    }
-    for k in [
-        "pg/data/server-cn-and-alt-names.key",
-        "pg/data/server-revoked.key",
-    ] {
-        std::fs::set_permissions(
-            sb.path(k),
-            std::os::unix::fs::PermissionsExt::from_mode(0o600),
-        )
-        .unwrap();
+        sb.copy(&format!("m/ssl/{f}"), &format!("pg/data/{f}"));
     }
     sb.chown_postgres("pg/data");
     pg.conf("ssl = on\nssl_cert_file = 'server-cn-and-alt-names.crt'\nssl_key_file = 'server-cn-and-alt-names.key'\nssl_ca_file = 'root+client_ca.crt'\nssl_crl_file = 'root+client.crl'");
@@ -380,16 +367,8 @@ fn ci_matrix_verdicts_match_a_real_server() {
         ("root.crt", "root.crt"),
         ("crl.pem", "crl.pem"),
     ] {
-        sb.write(
-            &format!("pg/data/{to}"),
-            std::fs::read(sb.path(&format!("ci/{from}"))).unwrap(),
-        );
+        sb.copy(&format!("ci/{from}"), &format!("pg/data/{to}"));
     }
-    std::fs::set_permissions(
-        sb.path("pg/data/server.key"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
     sb.chown_postgres("pg/data");
     pg.conf("ssl = on\nssl_ca_file = 'root.crt'\nssl_crl_file = 'crl.pem'");
     pg.hba("hostssl all all 127.0.0.1/32 cert");

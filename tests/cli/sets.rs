@@ -334,7 +334,7 @@ fn k8s_export_for_cloudnativepg_runs_postgres_from_the_secrets() {
     let mut pg = PgServer::init(&sb, "pg");
     let tls = secret("pg-main-server-tls");
     sb.write("pg/data/server.crt", b64(&tls, "tls.crt"));
-    sb.write("pg/data/server.key", b64(&tls, "tls.key"));
+    sb.write_key("pg/data/server.key", b64(&tls, "tls.key"));
     sb.write(
         "pg/data/client-ca.crt",
         b64(&secret("pg-main-client-ca"), "ca.crt"),
@@ -342,17 +342,7 @@ fn k8s_export_for_cloudnativepg_runs_postgres_from_the_secrets() {
     sb.write("server-ca.crt", b64(&secret("pg-main-server-ca"), "ca.crt"));
     let repl = secret("pg-main-replication");
     sb.write("repl/tls.crt", b64(&repl, "tls.crt"));
-    sb.write("repl/tls.key", b64(&repl, "tls.key"));
-    std::fs::set_permissions(
-        sb.path("repl/tls.key"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        sb.path("pg/data/server.key"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
+    sb.write_key("repl/tls.key", b64(&repl, "tls.key"));
     sb.chown_postgres("pg/data");
     pg.conf("ssl = on\nssl_ca_file = 'client-ca.crt'");
     pg.hba("hostssl all streaming_replica 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 trust");
@@ -552,18 +542,12 @@ fn k8s_export_for_pgo_and_percona_runs_postgres_from_the_secrets() {
         );
         // PGO mounts the server Secret at /pgconf/tls and points PostgreSQL at its files
         let mut pg = PgServer::init(&sb, "pg");
-        for key in ["ca.crt", "tls.crt", "tls.key"] {
-            sb.write(&format!("pg/data/{key}"), decode("hippo-tls", key));
+        for f in ["ca.crt", "tls.crt"] {
+            sb.write(&format!("pg/data/{f}"), decode("hippo-tls", f));
         }
+        sb.write_key("pg/data/tls.key", decode("hippo-tls", "tls.key"));
         sb.write("repl/tls.crt", decode("hippo-replication-tls", "tls.crt"));
-        sb.write("repl/tls.key", decode("hippo-replication-tls", "tls.key"));
-        for key in ["pg/data/tls.key", "repl/tls.key"] {
-            std::fs::set_permissions(
-                sb.path(key),
-                std::os::unix::fs::PermissionsExt::from_mode(0o600),
-            )
-            .unwrap();
-        }
+        sb.write_key("repl/tls.key", decode("hippo-replication-tls", "tls.key"));
         // PGO: the server certificate's CN is the primary Service's name
         let subject = sb.openssl_ok(&["x509", "-noout", "-subject", "-in", "pg/data/tls.crt"]);
         assert!(

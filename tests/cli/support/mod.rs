@@ -204,6 +204,26 @@ impl Sandbox {
         std::fs::write(p, contents).unwrap();
     }
 
+    /// Write a private key file with the mode PostgreSQL and libpq require of it (0600).
+    pub fn write_key(&self, rel: &str, contents: impl AsRef<[u8]>) {
+        self.write(rel, contents);
+        std::fs::set_permissions(
+            self.path(rel),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+    }
+
+    /// Copy a file of the sandbox (a `.key` with `write_key`'s 0600).
+    pub fn copy(&self, from: &str, to: &str) {
+        let bytes = std::fs::read(self.path(from)).unwrap();
+        if to.ends_with(".key") {
+            self.write_key(to, bytes);
+        } else {
+            self.write(to, bytes);
+        }
+    }
+
     pub fn mode(&self, rel: &str) -> u32 {
         std::fs::metadata(self.path(rel))
             .unwrap()
