@@ -26,6 +26,8 @@ Cases (targets from issue 3):
                    (the tool's time over pgcert's in the same round). Targets: ECDSA durable at most
                    0.10x the manual's recipe and faster than every peer, --no-sync at most 0.05x;
                    RSA-2048 faster than certtool.
+  keygen-rsa       (issue 13) one RSA-2048 key per process: pgcert key gen vs openssl genrsa vs GnuTLS
+                   certtool (in-process, crate against crate: bench/rsa-keygen, run by hand).
   mint-1000        (issue 13) pgcert mint of 1,000 ECDSA client certificates (root + intermediate
                    + 1,000 leaves, durable and --no-sync) vs bench/openssl-ca-loop.sh (openssl req
                    + openssl ca per certificate). Targets: durable under 0.5 s, --no-sync under 0.3 s.
@@ -333,6 +335,21 @@ def main():
                         ["bash", path, fresh(base, "peer-" + tag, i), variant], base)))
             res = roundrobin(name, tools, args.peer_runs)
             res["skipped"] = skipped
+            results.append(res)
+            print(fmt_rr(res), flush=True)
+        if not args.only or args.only == "keygen-rsa":
+            kg = fresh(base, "keygen", 0)
+            tools = [
+                ("pgcert key gen --key-type rsa2048", lambda i: ([pgcert, "-q", "key", "gen", "--key-type",
+                 "rsa2048", "--out", os.path.join(kg, f"p{i}.key")], base)),
+                ("openssl genrsa 2048", lambda i: (["openssl", "genrsa", "-out", os.path.join(kg, f"o{i}.key"),
+                 "2048"], base)),
+            ]
+            if have("certtool"):
+                tools.append(("certtool --generate-privkey rsa 2048", lambda i: (["certtool",
+                              "--generate-privkey", "--key-type=rsa", "--bits=2048", "--outfile",
+                              os.path.join(kg, f"c{i}.key")], base)))
+            res = roundrobin("keygen-rsa", tools, args.peer_runs * 2)
             results.append(res)
             print(fmt_rr(res), flush=True)
         if not args.only or args.only == "mint-1000":
