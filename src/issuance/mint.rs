@@ -899,14 +899,9 @@ pub fn mint(
     progress: &(dyn Fn(usize, usize) + Sync),
     owner: &dyn Fn(&Path) -> Option<(u32, u32)>,
 ) -> Result<Minted> {
-    let ents = &plan.entities;
-    let total = ents.len() * 2;
-    let done = AtomicUsize::new(0);
-    let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
     // the target: absolute (openssl.cnf names it), new or empty, its parent made
     let aside = crate::ca::create::aside(out)?;
-    let abs_out = aside.target.clone();
-    if abs_out.exists() && !is_empty_dir(&abs_out) {
+    if aside.target.exists() && !is_empty_dir(&aside.target) {
         crate::files::remove_created_dirs(&aside.made_parents);
         return Err(
             anyhow!("{} already exists and is not empty", out.display()).context(Hint::new(
@@ -914,6 +909,24 @@ pub fn mint(
             )),
         );
     }
+    // a failure leaves no trace: the tree is removed (NewDir), and so are the parents made
+    make(plan, out, &aside, jobs, progress, owner)
+        .inspect_err(|_| crate::files::remove_created_dirs(&aside.made_parents))
+}
+
+fn make(
+    plan: &Plan,
+    out: &Path,
+    aside: &crate::ca::create::Aside,
+    jobs: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    owner: &dyn Fn(&Path) -> Option<(u32, u32)>,
+) -> Result<Minted> {
+    let ents = &plan.entities;
+    let total = ents.len() * 2;
+    let done = AtomicUsize::new(0);
+    let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+    let abs_out = aside.target.clone();
     // keys, spread over the cores
     let keys: Vec<PrivateKey> = par_map(ents, jobs, |en| PrivateKey::generate(en.key_type), &tick)
         .into_iter()
