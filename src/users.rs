@@ -68,6 +68,9 @@ pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
     if surely_readable(path, uid) {
         return Some(true);
     }
+    if surely_unreadable(path, uid) {
+        return Some(false);
+    }
     let name = name_of(uid)?;
     std::process::Command::new("runuser")
         .args(["-u", &name, "--", "test", "-r"])
@@ -80,34 +83,66 @@ pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
         .map(|s| s.success())
 }
 
-/// True when the mode bits alone grant `uid` read access to `path`, with certainty: the file is
-/// the user's with u+r, or o+r; every directory above it is the user's with u+x, or o+x; and
-/// none of them has a POSIX ACL (a named-user entry could take access away). Anything else is
-/// left to the real test (`runuser`), which costs a process and a PAM session.
+/// True when the mode bits alone grant `uid` read access to `path`, with certainty: the file
+/// (for reading) and every directory above it (for searching) has no POSIX ACL (a named-user
+/// entry could take access away) and is either the user's with that permission for its owner,
+/// or someone else's with it for both group and others (the kernel applies the owner's bits to
+/// the owner and the group's to a member, whatever the others' say, and the user's groups are
+/// not known for certain here). Anything else is left to [`surely_unreadable`] or to the real
+/// test (`runuser`), which costs a process and a PAM session.
 fn surely_readable(path: &Path, uid: u32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let no_acl = |p: &Path| {
-        let mut buf = [0u8; 1];
-        matches!(
-            rustix::fs::getxattr(p, "system.posix_acl_access", &mut buf[..]),
-            Err(e) if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::OPNOTSUPP
-        )
-    };
     let Ok(abs) = std::fs::canonicalize(path) else {
         return false;
     };
-    let Ok(m) = std::fs::metadata(&abs) else {
+    grants(&abs, uid, 0o4) && abs.ancestors().skip(1).all(|d| grants(d, uid, 0o1))
+}
+
+/// Whether `p`'s mode bits, with no ACL, give `uid` the permission `bit` (0o4 read or 0o1
+/// search, in the others' position) whichever groups the user is in.
+fn grants(p: &Path, uid: u32, bit: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).is_ok_and(|m| {
+        let mode = m.mode();
+        if m.uid() == uid {
+            mode & (bit << 6) != 0
+        } else {
+            mode & (bit << 3) != 0 && mode & bit != 0
+        }
+    }) && no_acl(p)
+}
+
+/// True when the mode bits alone deny `uid` read access to `path`, with certainty: the file (for
+/// reading) or a directory above it (for searching) has no POSIX ACL and is either the user's
+/// without that permission for its owner, or someone else's without it for group and others
+/// (so the user's groups do not matter). A root-owned 0700 directory (`/root`, `mktemp -d`)
+/// above a file is the common case; without this, asking `runuser` costs a process and a PAM
+/// session to hear the same no.
+fn surely_unreadable(path: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(abs) = std::fs::canonicalize(path) else {
         return false;
     };
-    let file_ok = (m.uid() == uid && m.mode() & 0o400 != 0) || m.mode() & 0o004 != 0;
-    if !file_ok || !no_acl(&abs) {
-        return false;
-    }
-    abs.ancestors().skip(1).all(|d| {
-        std::fs::metadata(d)
-            .is_ok_and(|m| (m.uid() == uid && m.mode() & 0o100 != 0) || m.mode() & 0o001 != 0)
-            && no_acl(d)
-    })
+    // `bit`: 0o4 (read) or 0o1 (search), in the "others" position
+    let denies = |p: &Path, bit: u32| {
+        std::fs::metadata(p).is_ok_and(|m| {
+            let mode = m.mode();
+            if m.uid() == uid {
+                mode & (bit << 6) == 0
+            } else {
+                mode & ((bit << 3) | bit) == 0
+            }
+        }) && no_acl(p)
+    };
+    denies(&abs, 0o4) || abs.ancestors().skip(1).any(|d| denies(d, 0o1))
+}
+
+/// No POSIX access ACL on `p` (one could grant or deny a named user beyond the mode bits).
+fn no_acl(p: &Path) -> bool {
+    let mut buf = [0u8; 1];
+    matches!(
+        rustix::fs::getxattr(p, "system.posix_acl_access", &mut buf[..]),
+        Err(e) if e == rustix::io::Errno::NODATA || e == rustix::io::Errno::OPNOTSUPP
+    )
 }
 
 /// When files written by this process into `dir` would belong to someone other than the
@@ -125,4 +160,79 @@ pub fn foreign_owner_of(dir: &Path) -> Option<String> {
     let (uid, _) = crate::files::owner_of(existing).ok()?;
     let me = effective_uid()?;
     (uid != me).then(|| name_of(uid).unwrap_or_else(|| format!("uid {uid}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// The real verdict, as the user: `runuser -u USER -- test -r`.
+    fn runuser_says(path: &Path, name: &str) -> bool {
+        std::process::Command::new("runuser")
+            .args(["-u", name, "--", "test", "-r"])
+            .arg(path)
+            .status()
+            .expect("runuser runs")
+            .success()
+    }
+
+    #[test]
+    fn mode_bit_verdicts_agree_with_runuser_and_decide_the_common_cases() {
+        if effective_uid() != Some(0) {
+            return; // the fast paths serve root asking about another user
+        }
+        let user = by_name("nobody").expect("a nobody account");
+        let base = std::env::temp_dir().join(format!("pgcert-users-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        // (directory mode, directory owner, file mode, file owner, expected fast verdict)
+        let nobody = (user.uid, user.gid);
+        let root = (0, 0);
+        type Owner = (u32, u32);
+        let cases: &[(u32, Owner, u32, Owner, Option<bool>)] = &[
+            (0o755, root, 0o644, root, Some(true)),
+            (0o755, root, 0o600, nobody, Some(true)),
+            (0o700, root, 0o644, root, Some(false)), // mktemp -d, /root
+            (0o755, root, 0o600, root, Some(false)),
+            (0o755, root, 0o077, nobody, Some(false)), // the owner's own bits deny
+            (0o705, root, 0o644, root, None), // o+x, but a member of root's group is denied
+            (0o755, root, 0o604, root, None),
+            (0o750, (0, user.gid), 0o644, root, None), // group membership decides
+            (0o755, root, 0o640, (0, user.gid), None),
+        ];
+        for (i, &(dmode, downer, fmode, fowner, fast)) in cases.iter().enumerate() {
+            let dir = base.join(format!("d{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("server.key");
+            crate::files::write_one(crate::files::FileWrite::public(
+                file.clone(),
+                b"x".to_vec(),
+                "test file",
+                crate::files::Overwrite::Never,
+            ))
+            .unwrap();
+            std::os::unix::fs::chown(&file, Some(fowner.0), Some(fowner.1)).unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(fmode)).unwrap();
+            std::os::unix::fs::chown(&dir, Some(downer.0), Some(downer.1)).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dmode)).unwrap();
+            std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let truth = runuser_says(&file, &user.name);
+            let got = if surely_readable(&file, user.uid) {
+                Some(true)
+            } else if surely_unreadable(&file, user.uid) {
+                Some(false)
+            } else {
+                None
+            };
+            assert_eq!(got, fast, "case {i}: dir {dmode:o}, file {fmode:o}");
+            if let Some(v) = got {
+                assert_eq!(
+                    v, truth,
+                    "case {i}: the fast verdict differs from runuser's"
+                );
+            }
+            assert_eq!(readable_as(&file, user.uid), Some(truth), "case {i}");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
