@@ -294,17 +294,17 @@ def mount_journaled_ext4():
 
 
 def describe_fs(path):
-    """'ext4 (journal)', 'ext4 (no journal)', 'tmpfs', ... for the file system holding path."""
+    """'ext4 on /dev/vda (no journal)', 'tmpfs on tmpfs', ... for the file system holding path."""
     try:
         src, fstype = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "--target", path],
                                      capture_output=True, text=True, check=True).stdout.split()[:2]
     except (subprocess.CalledProcessError, FileNotFoundError, ValueError):
         return "unknown file system"
-    if fstype.startswith("ext"):
-        head = subprocess.run(["dumpe2fs", "-h", src], capture_output=True, text=True).stdout
-        if "Filesystem features:" in head:
-            journal = "has_journal" in head
-            return f"{fstype} on {src} ({'journal' if journal else 'no journal'})"
+    if fstype in ("ext3", "ext4") and os.path.isdir("/proc/fs/jbd2"):
+        # a journaled ext3/ext4 has a jbd2 entry named after its device (vda-8, loop0-8)
+        dev = os.path.basename(os.path.realpath(src))
+        journal = any(j.rsplit("-", 1)[0] == dev for j in os.listdir("/proc/fs/jbd2"))
+        return f"{fstype} on {src} ({'journal' if journal else 'no journal'})"
     return f"{fstype} on {src}"
 
 
