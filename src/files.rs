@@ -329,7 +329,8 @@ impl Staging {
         Ok(())
     }
 
-    /// Write one file to its temp name, mode and owner set before the first byte.
+    /// Write one file to its temp name, mode and owner set before the first byte; its
+    /// writeback is started, and [`Staging::commit`] flushes it with the rest of the set.
     pub fn stage(&mut self, mut file: FileWrite) -> Result<()> {
         recover_once(match &file.stage_dir {
             Some(d) => d,
@@ -368,8 +369,22 @@ impl Staging {
     }
 
     /// Put every staged file in place. On failure the ones already placed are taken back.
+    ///
+    /// First every staged temp file with contents is flushed, all at once ([`fsync_all`]):
+    /// one flush round for the set rather than one per file in turn, and done before the
+    /// journal below names them, so the journal only ever names complete, durable files.
     pub fn commit(mut self) -> Result<Vec<Written>> {
         let mut placed: Vec<Placed> = Vec::new();
+        if !NO_SYNC.load(Ordering::Relaxed) {
+            let temps: Vec<PathBuf> = self
+                .staged
+                .iter()
+                .filter(|s| s.file.durable && !s.file.contents.is_empty())
+                .map(|s| s.temp.clone())
+                .collect();
+            // on failure, Drop removes the temps
+            fsync_all(&temps)?;
+        }
         let staged = std::mem::take(&mut self.staged);
         // several files that belong together (a key and its certificate): a journal beside
         // them names every temp file, so after a kill the next pgcert run in any of these
@@ -492,11 +507,11 @@ fn write_temp(temp: &Path, file: &FileWrite) -> io::Result<()> {
     }
     crash_point();
     f.write_all(&file.contents)?;
-    if !file.durable {
-        return Ok(());
+    if file.durable && !NO_SYNC.load(Ordering::Relaxed) {
+        // flushed with every other staged file of the set when the set is committed
+        start_writeback(&f);
     }
-    crash_point();
-    sync_file(&f)
+    Ok(())
 }
 
 fn place(s: &Staged) -> Result<Placed> {
@@ -1230,6 +1245,22 @@ pub fn sync_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
     }
     dirs.insert(root.to_path_buf());
     paths.extend(dirs);
+    fsync_all(&paths)
+}
+
+/// fsync every path, all at once: from up to 16 threads, so the file system can commit them
+/// together (ext4 and xfs group concurrent fsyncs into few journal commits); one path is
+/// flushed on this thread.
+fn fsync_all(paths: &[PathBuf]) -> Result<()> {
+    let flush = |p: &PathBuf| -> Result<()> {
+        crash_point();
+        File::open(p)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("cannot flush {}", p.display()))
+    };
+    if paths.len() <= 1 {
+        return paths.iter().try_for_each(flush);
+    }
     let next = AtomicUsize::new(0);
     let work = || -> Result<()> {
         loop {
@@ -1237,16 +1268,11 @@ pub fn sync_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
             let Some(p) = paths.get(i) else {
                 return Ok(());
             };
-            crash_point();
-            File::open(p)
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("cannot flush {}", p.display()))?;
+            flush(p)?;
         }
     };
     std::thread::scope(|s| {
-        let workers: Vec<_> = (0..paths.len().clamp(1, 16))
-            .map(|_| s.spawn(work))
-            .collect();
+        let workers: Vec<_> = (0..paths.len().min(16)).map(|_| s.spawn(work)).collect();
         workers
             .into_iter()
             .map(|w| w.join().expect("an fsync thread panicked"))
