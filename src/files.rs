@@ -370,7 +370,7 @@ impl Staging {
 
     /// Put every staged file in place. On failure the ones already placed are taken back.
     ///
-    /// First every staged temp file with contents is flushed, all at once ([`fsync_all`]):
+    /// First every staged temp file with contents is flushed, all at once (`fsync_all`):
     /// one flush round for the set rather than one per file in turn, and done before the
     /// journal below names them, so the journal only ever names complete, durable files.
     pub fn commit(mut self) -> Result<Vec<Written>> {

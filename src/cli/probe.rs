@@ -14,6 +14,7 @@ use crate::files::{self, FileWrite, Overwrite};
 use crate::passphrase::PassSource;
 use crate::pki::encoding::to_pem;
 use crate::pki::inspect::CertInfo;
+use crate::pki::key::{KeyKind, PrivateKey};
 use crate::postgres::check::{Level, Report};
 use crate::postgres::probe::{ProbeOutcome, parse_target, probe};
 use crate::postgres::verify::{DEFAULT_SECURITY_LEVEL, Purpose, Request, verify};
@@ -145,7 +146,7 @@ fn run_probe(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|c| c.der)
                 .collect::<Vec<_>>(),
-            load_key(k, a.passin.as_ref(), "--passin", &ctx.report)?,
+            rustls_can_sign_with(k, load_key(k, a.passin.as_ref(), "--passin", &ctx.report)?)?,
         )),
         _ => None,
     };
@@ -307,4 +308,21 @@ fn run_probe(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             f.detail
         )),
     }
+}
+
+/// The client key, unless it is one rustls's ring provider cannot sign with (RSA-PSS keys, which
+/// `--key-type rsa-pss2048` makes): then an error that names the file and what to test it with.
+fn rustls_can_sign_with(path: &std::path::Path, key: PrivateKey) -> anyhow::Result<PrivateKey> {
+    if matches!(key.kind(), KeyKind::RsaPss(_)) {
+        return Err(anyhow!(
+            "{}: an {} key, which pgcert probe's TLS library (rustls) cannot sign with",
+            path.display(),
+            key.kind().describe()
+        )
+        .context(Hint::new(
+            "test this client certificate with psql (sslcert=..., sslkey=...) or with \
+             openssl s_client -starttls postgres -cert CERT -key KEY",
+        )));
+    }
+    Ok(key)
 }

@@ -206,6 +206,52 @@ fn ecdsa_verify(
     }
 }
 
+fn pss_verify(
+    spki: &SubjectPublicKeyInfo<'_>,
+    hash: Hash,
+    salt: usize,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), SigError> {
+    let key = rsa_key(spki)?;
+    let hashed = hash
+        .digest(msg)
+        .ok_or_else(|| SigError::Unsupported("MD5 signatures".into()))?;
+    let r = match hash {
+        Hash::Sha1 => key.verify(rsa::Pss::<sha1::Sha1>::new_with_salt(salt), &hashed, sig),
+        Hash::Sha224 => key.verify(rsa::Pss::<sha2::Sha224>::new_with_salt(salt), &hashed, sig),
+        Hash::Sha256 => key.verify(rsa::Pss::<sha2::Sha256>::new_with_salt(salt), &hashed, sig),
+        Hash::Sha384 => key.verify(rsa::Pss::<sha2::Sha384>::new_with_salt(salt), &hashed, sig),
+        Hash::Sha512 => key.verify(rsa::Pss::<sha2::Sha512>::new_with_salt(salt), &hashed, sig),
+        Hash::Md5 => return Err(SigError::Unsupported("MD5 signatures".into())),
+    };
+    r.map_err(|_| SigError::Invalid)
+}
+
+/// Check a TLS 1.3 handshake signature made with an RSASSA-PSS key (`rsa_pss_pss_sha256`,
+/// `_sha384`, `_sha512`; RFC 8446 section 4.2.3: MGF1 with the same hash, a salt as long as the
+/// hash), which rustls's ring provider does not verify. `sha_bits` is 256, 384 or 512; the key
+/// must be an id-RSASSA-PSS key (an rsaEncryption key signs with `rsa_pss_rsae_*` instead).
+pub fn verify_tls13_rsa_pss_pss(
+    signer_spki_der: &[u8],
+    sha_bits: u16,
+    sig: &[u8],
+    msg: &[u8],
+) -> Result<(), SigError> {
+    let (_, spki) = SubjectPublicKeyInfo::from_der(signer_spki_der)
+        .map_err(|e| SigError::Unsupported(format!("unreadable public key: {e}")))?;
+    if spki.algorithm.algorithm.to_id_string() != "1.2.840.113549.1.1.10" {
+        return Err(SigError::Invalid);
+    }
+    let (hash, salt) = match sha_bits {
+        256 => (Hash::Sha256, 32),
+        384 => (Hash::Sha384, 48),
+        512 => (Hash::Sha512, 64),
+        b => return Err(SigError::Unsupported(format!("RSA-PSS with SHA-{b}"))),
+    };
+    pss_verify(&spki, hash, salt, msg, sig)
+}
+
 /// Check `sig` over `tbs` with the signer's SubjectPublicKeyInfo (DER).
 pub fn verify(
     signer_spki_der: &[u8],
@@ -237,27 +283,7 @@ pub fn verify(
             key.verify(padding, &hashed, sig)
                 .map_err(|_| SigError::Invalid)
         }
-        Scheme::Pss { hash, salt } => {
-            let key = rsa_key(&spki)?;
-            let hashed = hash.digest(tbs).ok_or_else(unsupported_hash)?;
-            let r = match hash {
-                Hash::Sha1 => key.verify(rsa::Pss::<sha1::Sha1>::new_with_salt(salt), &hashed, sig),
-                Hash::Sha224 => {
-                    key.verify(rsa::Pss::<sha2::Sha224>::new_with_salt(salt), &hashed, sig)
-                }
-                Hash::Sha256 => {
-                    key.verify(rsa::Pss::<sha2::Sha256>::new_with_salt(salt), &hashed, sig)
-                }
-                Hash::Sha384 => {
-                    key.verify(rsa::Pss::<sha2::Sha384>::new_with_salt(salt), &hashed, sig)
-                }
-                Hash::Sha512 => {
-                    key.verify(rsa::Pss::<sha2::Sha512>::new_with_salt(salt), &hashed, sig)
-                }
-                Hash::Md5 => return Err(unsupported_hash()),
-            };
-            r.map_err(|_| SigError::Invalid)
-        }
+        Scheme::Pss { hash, salt } => pss_verify(&spki, hash, salt, tbs, sig),
         Scheme::Ecdsa(h) => {
             let prehash = h.digest(tbs).ok_or_else(unsupported_hash)?;
             ecdsa_verify(&spki, &prehash, sig)
@@ -360,5 +386,28 @@ mod tests {
         assert_eq!(rsa_security_bits(2048), 112);
         assert_eq!(rsa_security_bits(3072), 128);
         assert!(rsa_security_bits(1536) < 112 && rsa_security_bits(1536) >= 80);
+    }
+
+    #[test]
+    fn tls13_rsa_pss_pss_signatures_verify_only_as_made() {
+        use crate::pki::key::{KeyType, PrivateKey, spki_as_rsa_encryption};
+        let key = PrivateKey::generate(KeyType::RsaPss2048).unwrap();
+        let msg = b"TLS 1.3, server CertificateVerify";
+        let sig = key.sign(msg).unwrap(); // RSASSA-PSS, SHA-256, 32-byte salt
+        let spki = key.spki_der();
+        assert_eq!(verify_tls13_rsa_pss_pss(&spki, 256, &sig, msg), Ok(()));
+        assert_eq!(
+            verify_tls13_rsa_pss_pss(&spki, 256, &sig, b"another transcript"),
+            Err(SigError::Invalid)
+        );
+        assert_eq!(
+            verify_tls13_rsa_pss_pss(&spki, 384, &sig, msg),
+            Err(SigError::Invalid)
+        );
+        // the same key as rsaEncryption would sign with rsa_pss_rsae_*, not these schemes
+        assert_eq!(
+            verify_tls13_rsa_pss_pss(&spki_as_rsa_encryption(&spki), 256, &sig, msg),
+            Err(SigError::Invalid)
+        );
     }
 }

@@ -5,7 +5,9 @@
 //! server's handshake signatures, so the server proves it holds the key.
 //!
 //! Limits: rustls speaks TLS 1.2 and 1.3 with AEAD suites only; a server restricted to older
-//! protocols cannot be probed (and is reported as a handshake failure). Timeouts are bounded.
+//! protocols cannot be probed (and is reported as a handshake failure). A server with an
+//! RSA-PSS key is probed over TLS 1.3 (its `rsa_pss_pss_*` signatures are checked here, see
+//! `RSA_PSS_PSS`); an RSA-PSS *client* key cannot be presented. Timeouts are bounded.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -139,6 +141,23 @@ impl ServerCertVerifier for RecordAll {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if let Some((_, bits)) = RSA_PSS_PSS.iter().find(|(s, _)| *s == dss.scheme) {
+            let spki = x509_parser::parse_x509_certificate(cert.as_ref())
+                .map(|(_, c)| c.tbs_certificate.subject_pki.raw.to_vec())
+                .map_err(|_| {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+                })?;
+            return crate::pki::signature::verify_tls13_rsa_pss_pss(
+                &spki,
+                *bits,
+                dss.signature(),
+                message,
+            )
+            .map(|_| HandshakeSignatureValid::assertion())
+            .map_err(|_| {
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
+            });
+        }
         rustls::crypto::verify_tls13_signature(
             message,
             cert,
@@ -147,9 +166,21 @@ impl ServerCertVerifier for RecordAll {
         )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        let mut schemes = self.0.signature_verification_algorithms.supported_schemes();
+        schemes.extend(RSA_PSS_PSS.iter().map(|(s, _)| *s));
+        schemes
     }
 }
+
+/// TLS 1.3's signature schemes for RSASSA-PSS keys (id-RSASSA-PSS, what `--key-type
+/// rsa-pss2048` makes), with their SHA-2 size: ring has none of them, so a server holding such a
+/// key (OpenSSL signs only with these for it) would refuse a handshake that does not offer them.
+/// pgcert offers them and checks the signature itself.
+const RSA_PSS_PSS: [(rustls::SignatureScheme, u16); 3] = [
+    (rustls::SignatureScheme::Unknown(0x0809), 256),
+    (rustls::SignatureScheme::Unknown(0x080a), 384),
+    (rustls::SignatureScheme::Unknown(0x080b), 512),
+];
 
 /// Split `host[:port]` (IPv6 in brackets), default port 5432.
 pub fn parse_target(target: &str) -> Result<(String, u16), String> {

@@ -607,4 +607,35 @@ fn rsa_pss_keys_and_signatures_work_with_openssl_and_postgres() {
     );
     let (ok, out) = pg.psql(&conn, &sb.path("home"));
     assert!(ok && out.contains("alice t"), "{out}");
+    // pgcert probe offers TLS 1.3's RSA-PSS schemes (rustls's ring has none; OpenSSL signs only
+    // with them for this key) and checks the server's handshake signature itself: it completes
+    // the handshake, and its verify-full verdict is psql's
+    let out = sb.pgcert(&[
+        "--json",
+        "probe",
+        &format!("localhost:{}", pg.port),
+        "--root",
+        &sb.path("alice/root.crt").display().to_string(),
+        "--sslmode",
+        "verify-full",
+    ]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("probe: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(out.status.success(), "{j}");
+    assert_eq!(j["protocol"], "TLSv1.3", "{j}");
+    assert_eq!(j["chain"].as_array().map(Vec::len), Some(2), "{j}");
+    // presenting an RSA-PSS client key is beyond rustls's ring provider: one clear error
+    let out = sb.pgcert(&[
+        "probe",
+        &format!("localhost:{}", pg.port),
+        "--root",
+        &sb.path("alice/root.crt").display().to_string(),
+        "--cert",
+        &sb.path("alice/postgresql.crt").display().to_string(),
+        "--key",
+        &sb.path("alice/postgresql.key").display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("RSA-PSS"), "{err}");
 }
