@@ -204,6 +204,8 @@ pub struct Staging {
     /// The set lands inside a directory that is itself renamed into place last (a new CA
     /// built aside): no journal needed.
     no_journal: bool,
+    /// The staged temp files were handed to the caller to flush ([`Staging::take_unflushed`]).
+    flushed: bool,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -368,6 +370,21 @@ impl Staging {
         Ok(())
     }
 
+    /// The staged temp files that still need a flush (none with `--no-sync`), handed over to
+    /// be flushed by the caller together with other sets' ([`fsync_all`]) before the set is
+    /// committed; [`Staging::commit`] then does not flush them again.
+    pub fn take_unflushed(&mut self) -> Vec<PathBuf> {
+        if self.flushed || NO_SYNC.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        self.flushed = true;
+        self.staged
+            .iter()
+            .filter(|s| s.file.durable && !s.file.contents.is_empty())
+            .map(|s| s.temp.clone())
+            .collect()
+    }
+
     /// Put every staged file in place. On failure the ones already placed are taken back.
     ///
     /// First every staged temp file with contents is flushed, all at once (`fsync_all`):
@@ -375,16 +392,8 @@ impl Staging {
     /// journal below names them, so the journal only ever names complete, durable files.
     pub fn commit(mut self) -> Result<Vec<Written>> {
         let mut placed: Vec<Placed> = Vec::new();
-        if !NO_SYNC.load(Ordering::Relaxed) {
-            let temps: Vec<PathBuf> = self
-                .staged
-                .iter()
-                .filter(|s| s.file.durable && !s.file.contents.is_empty())
-                .map(|s| s.temp.clone())
-                .collect();
-            // on failure, Drop removes the temps
-            fsync_all(&temps)?;
-        }
+        // on failure, Drop removes the temps
+        fsync_all(&self.take_unflushed())?;
         let staged = std::mem::take(&mut self.staged);
         // several files that belong together (a key and its certificate): a journal beside
         // them names every temp file, so after a kill the next pgcert run in any of these
@@ -413,7 +422,10 @@ impl Staging {
                     break;
                 }
             }
-            dirs.insert(parent_dir(&s.file.path).to_path_buf());
+            if s.file.durable {
+                // a cache file's rename may be lost in a crash: no flush is waited for
+                dirs.insert(parent_dir(&s.file.path).to_path_buf());
+            }
         }
         if let Err(e) = result {
             for p in placed.into_iter().rev() {
@@ -826,7 +838,10 @@ impl Journal {
                 hex_path(&abs(&s.backup)),
             ));
             dirs.insert(parent_dir(&s.temp).to_path_buf());
-            dirs.insert(parent_dir(&s.file.path).to_path_buf());
+            if s.file.durable {
+                // a cache file's rename may be lost in a crash: no flush is waited for
+                dirs.insert(parent_dir(&s.file.path).to_path_buf());
+            }
         }
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut copies = Vec::new();
@@ -1251,7 +1266,7 @@ pub fn sync_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
 /// fsync every path, all at once: from up to 16 threads, so the file system can commit them
 /// together (ext4 and xfs group concurrent fsyncs into few journal commits); one path is
 /// flushed on this thread.
-fn fsync_all(paths: &[PathBuf]) -> Result<()> {
+pub fn fsync_all(paths: &[PathBuf]) -> Result<()> {
     let flush = |p: &PathBuf| -> Result<()> {
         crash_point();
         File::open(p)

@@ -273,7 +273,7 @@ impl CaTxn {
                     Some(_) => {}
                 }
             }
-            let placement = prepare(&issued)?;
+            let mut placement = prepare(&issued)?;
             let mut record = Staging::new();
             // staged in the CA directory, linked into newcerts/: the lock's sweep for temp
             // files left by a kill then never has to list newcerts/ (200,000 entries)
@@ -286,6 +286,11 @@ impl CaTxn {
                 )
                 .staged_in(self.ca.dir()),
             )?;
+            // the database copy and the outputs are flushed in one round, before either is
+            // linked into place (commit and place then have nothing left to flush)
+            let mut temps = record.take_unflushed();
+            temps.extend(placement.take_unflushed());
+            files::fsync_all(&temps)?;
             Ok((issued, placement, record))
         })();
         // a failure (not a crash) before anything is recorded: the serial was never used
@@ -357,10 +362,19 @@ impl CaTxn {
 pub trait Placement {
     /// Put the outputs in place, or fail having placed nothing.
     fn place(self) -> Result<Vec<Written>>;
+    /// Files still to be flushed before [`Placement::place`], handed over so they are flushed
+    /// in one round with the database's own (and not again by `place`). None by default: a
+    /// new CA directory is flushed before it is renamed into place.
+    fn take_unflushed(&mut self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 impl Placement for Staging {
     fn place(self) -> Result<Vec<Written>> {
         self.commit()
+    }
+    fn take_unflushed(&mut self) -> Vec<std::path::PathBuf> {
+        Staging::take_unflushed(self)
     }
 }
