@@ -1,5 +1,5 @@
-//! System accounts: who owns a file, who will read it. From /etc/passwd and /proc, as std has
-//! no getpwnam or geteuid.
+//! System accounts: who owns a file, who will read it. From /etc/passwd, as std has no
+//! getpwnam (and rustix, for geteuid).
 
 use std::path::{Path, PathBuf};
 
@@ -47,11 +47,10 @@ pub fn name_of(uid: u32) -> Option<String> {
     by_uid(uid).map(|a| a.name)
 }
 
-/// The effective uid of this process.
+/// The effective uid of this process (`geteuid(2)`; always known, the Option is for callers
+/// that also handle a user they cannot name).
 pub fn effective_uid() -> Option<u32> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("Uid:"))?;
-    line.split_whitespace().nth(2)?.parse().ok()
+    Some(rustix::process::geteuid().as_raw())
 }
 
 /// Whether the user `uid` can open `path` for reading, tested for real: by opening it when
