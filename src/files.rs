@@ -838,10 +838,7 @@ impl Journal {
                 hex_path(&abs(&s.backup)),
             ));
             dirs.insert(parent_dir(&s.temp).to_path_buf());
-            if s.file.durable {
-                // a cache file's rename may be lost in a crash: no flush is waited for
-                dirs.insert(parent_dir(&s.file.path).to_path_buf());
-            }
+            dirs.insert(parent_dir(&s.file.path).to_path_buf());
         }
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let mut copies = Vec::new();
