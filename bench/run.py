@@ -127,23 +127,21 @@ def runner_floor(runs=31):
 
 def paired(name, a_label, make_a, b_label, make_b, runs, warmup=2):
     """make_x(i) -> (argv, cwd) prepared outside the timed region."""
-    a, b, ra, rb = [], [], [], []
+    a, b = [], []
     for i in range(warmup + runs):
-        for label, make, walls, rss in ((a_label, make_a, a, ra), (b_label, make_b, b, rb)):
-            argv, cwd = make(i)
-            w = run_once(argv, cwd)
+        for make, walls in ((make_a, a), (make_b, b)):
+            w = run_once(*make(i))
             if i >= warmup:
                 walls.append(w)
-    for make, rss in ((make_a, ra), (make_b, rb)):
-        rss.append(peak_rss(*make(warmup + runs)))
+    ra, rb = peak_rss(*make_a(warmup + runs)), peak_rss(*make_b(warmup + runs))
     ratios = [y / x for x, y in zip(a, b)]
     res = {
         "case": name,
         "runs": runs,
         "a": {"label": a_label, "median_ms": statistics.median(a) * 1e3, "min_ms": min(a) * 1e3,
-              "max_ms": max(a) * 1e3, "peak_rss_mib": max(ra) / 1024},
+              "max_ms": max(a) * 1e3, "peak_rss_mib": ra / 1024},
         "b": {"label": b_label, "median_ms": statistics.median(b) * 1e3, "min_ms": min(b) * 1e3,
-              "max_ms": max(b) * 1e3, "peak_rss_mib": max(rb) / 1024},
+              "max_ms": max(b) * 1e3, "peak_rss_mib": rb / 1024},
         "ratio_b_over_a_of_medians": statistics.median(b) / statistics.median(a),
         "paired_ratio_median": statistics.median(ratios),
     }

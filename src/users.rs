@@ -64,11 +64,8 @@ pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
     if me != 0 {
         return None;
     }
-    if surely_readable(path, uid) {
-        return Some(true);
-    }
-    if surely_unreadable(path, uid) {
-        return Some(false);
+    if let Some(verdict) = mode_verdict(path, uid) {
+        return Some(verdict);
     }
     let name = name_of(uid)?;
     std::process::Command::new("runuser")
@@ -82,57 +79,45 @@ pub fn readable_as(path: &Path, uid: u32) -> Option<bool> {
         .map(|s| s.success())
 }
 
-/// True when the mode bits alone grant `uid` read access to `path`, with certainty: the file
-/// (for reading) and every directory above it (for searching) has no POSIX ACL (a named-user
-/// entry could take access away) and is either the user's with that permission for its owner,
-/// or someone else's with it for both group and others (the kernel applies the owner's bits to
-/// the owner and the group's to a member, whatever the others' say, and the user's groups are
-/// not known for certain here). Anything else is left to [`surely_unreadable`] or to the real
-/// test (`runuser`), which costs a process and a PAM session.
-fn surely_readable(path: &Path, uid: u32) -> bool {
-    let Ok(abs) = std::fs::canonicalize(path) else {
-        return false;
-    };
-    grants(&abs, uid, 0o4) && abs.ancestors().skip(1).all(|d| grants(d, uid, 0o1))
+/// What the mode bits alone say, with certainty, of `uid` opening `path` for reading: no (false)
+/// when the file (for reading) or any directory above it (for searching) denies it, yes (true)
+/// when the file and every directory above grant it, None when they cannot tell (then the real
+/// test, `runuser`, which costs a process and a PAM session, decides). A root-owned 0700
+/// directory (`/root`, `mktemp -d`) above a file is the common no.
+fn mode_verdict(path: &Path, uid: u32) -> Option<bool> {
+    let abs = std::fs::canonicalize(path).ok()?;
+    let says: Vec<Option<bool>> = std::iter::once(mode_says(&abs, uid, 0o4))
+        .chain(abs.ancestors().skip(1).map(|d| mode_says(d, uid, 0o1)))
+        .collect();
+    if says.contains(&Some(false)) {
+        Some(false)
+    } else if says.iter().all(|s| *s == Some(true)) {
+        Some(true)
+    } else {
+        None
+    }
 }
 
-/// Whether `p`'s mode bits, with no ACL, give `uid` the permission `bit` (0o4 read or 0o1
-/// search, in the others' position) whichever groups the user is in.
-fn grants(p: &Path, uid: u32, bit: u32) -> bool {
+/// What `p`'s mode bits say of `uid`'s permission `bit` (0o4 read or 0o1 search, in the
+/// others' position), when they say it whichever groups the user is in and no POSIX ACL (a
+/// named-user entry) can change it. The kernel applies the owner's bits to the owner and the
+/// group's to a group member, whatever the others' say, and the user's groups are not known for
+/// certain here: for anyone but the owner, group and others must agree.
+fn mode_says(p: &Path, uid: u32, bit: u32) -> Option<bool> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(p).is_ok_and(|m| {
-        let mode = m.mode();
-        if m.uid() == uid {
-            mode & (bit << 6) != 0
-        } else {
-            mode & (bit << 3) != 0 && mode & bit != 0
-        }
-    }) && no_acl(p)
-}
-
-/// True when the mode bits alone deny `uid` read access to `path`, with certainty: the file (for
-/// reading) or a directory above it (for searching) has no POSIX ACL and is either the user's
-/// without that permission for its owner, or someone else's without it for group and others
-/// (so the user's groups do not matter). A root-owned 0700 directory (`/root`, `mktemp -d`)
-/// above a file is the common case; without this, asking `runuser` costs a process and a PAM
-/// session to hear the same no.
-fn surely_unreadable(path: &Path, uid: u32) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(abs) = std::fs::canonicalize(path) else {
-        return false;
-    };
-    // `bit`: 0o4 (read) or 0o1 (search), in the "others" position
-    let denies = |p: &Path, bit: u32| {
-        std::fs::metadata(p).is_ok_and(|m| {
-            let mode = m.mode();
-            if m.uid() == uid {
-                mode & (bit << 6) == 0
-            } else {
-                mode & ((bit << 3) | bit) == 0
-            }
-        }) && no_acl(p)
-    };
-    denies(&abs, 0o4) || abs.ancestors().skip(1).any(|d| denies(d, 0o1))
+    let m = std::fs::metadata(p).ok()?;
+    if !no_acl(p) {
+        return None;
+    }
+    let mode = m.mode();
+    if m.uid() == uid {
+        return Some(mode & (bit << 6) != 0);
+    }
+    match (mode & (bit << 3) != 0, mode & bit != 0) {
+        (true, true) => Some(true),
+        (false, false) => Some(false),
+        _ => None,
+    }
 }
 
 /// No POSIX access ACL on `p` (one could grant or deny a named user beyond the mode bits).
@@ -216,13 +201,7 @@ mod tests {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(dmode)).unwrap();
             std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
             let truth = runuser_says(&file, &user.name);
-            let got = if surely_readable(&file, user.uid) {
-                Some(true)
-            } else if surely_unreadable(&file, user.uid) {
-                Some(false)
-            } else {
-                None
-            };
+            let got = mode_verdict(&file, user.uid);
             assert_eq!(got, fast, "case {i}: dir {dmode:o}, file {fmode:o}");
             if let Some(v) = got {
                 assert_eq!(
