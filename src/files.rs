@@ -1227,9 +1227,8 @@ pub fn write_tree(root: &Path, files: &[TreeFile]) -> Result<()> {
 /// Ask the kernel to start writing a new file's data now, without waiting for it. Durability
 /// still comes from [`sync_tree`]'s fsyncs; this only lets the data of every file of a tree go
 /// to the disk in one batch, with its block allocations in one journal transaction, instead of
-/// each fsync writing its own file's data and then committing the journal for it: on a
-/// journaled ext4 the flush of a quickstart tree (46 files and directories) takes 3.0 ms instead
-/// of 5.2 ms. The call is `posix_fadvise(POSIX_FADV_DONTNEED)`, which on Linux starts writeback
+/// each fsync writing its own file's data and then committing the journal for it (a durable
+/// quickstart on a journaled ext4: 0.85x the time, docs/ca-database.md). The call is `posix_fadvise(POSIX_FADV_DONTNEED)`, which on Linux starts writeback
 /// of the dirty pages (as `sync_file_range(SYNC_FILE_RANGE_WRITE)` does, which has no safe
 /// wrapper) and drops only pages that are clean and idle, none of these yet; on tmpfs and on
 /// other systems it is a hint that changes nothing. Its failure changes nothing either.
