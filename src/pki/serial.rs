@@ -5,8 +5,27 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A positive serial number, big-endian without redundant leading zero bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Ordered by value: with no leading zero bytes a longer magnitude is a larger number, and
+/// equal lengths compare byte by byte (`FF` < `0100`, which a derived byte-string order gets
+/// wrong: it stopped every CRL after the 255th and misjudged the highest serial).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Serial(Vec<u8>);
+
+impl Ord for Serial {
+    fn cmp(&self, other: &Serial) -> std::cmp::Ordering {
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.cmp(&other.0))
+    }
+}
+
+impl PartialOrd for Serial {
+    fn partial_cmp(&self, other: &Serial) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl Serial {
     /// From the DER INTEGER content (a leading 0x00 sign byte is dropped).
@@ -139,6 +158,34 @@ mod tests {
         assert_eq!(n("FF"), "0100");
         assert_eq!(n("01FF"), "0200");
         assert_eq!(n("00"), "01");
+    }
+
+    #[test]
+    fn serials_order_by_value_across_byte_boundaries() {
+        let s = |t: &str| t.parse::<Serial>().unwrap();
+        for (lo, hi) in [
+            ("FF", "0100"),
+            ("FFFF", "010000"),
+            ("02", "0100"),
+            ("7F", "80"),
+            ("00FF", "0100"),
+            ("01", "02"),
+        ] {
+            assert!(s(lo) < s(hi), "{lo} < {hi}");
+            assert!(s(hi) > s(lo), "{hi} > {lo}");
+        }
+        assert_eq!(s("0001").cmp(&s("01")), std::cmp::Ordering::Equal);
+        let mut v = [s("0100"), s("FF"), s("02"), s("010000"), s("FFFF")];
+        v.sort();
+        let text: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        assert_eq!(text, ["02", "FF", "0100", "FFFF", "010000"]);
+        // every successor is larger, through the carries
+        let mut x = s("01");
+        for _ in 0..70_000 {
+            let n = x.next();
+            assert!(n > x, "{n} > {x}");
+            x = n;
+        }
     }
 
     #[test]
