@@ -21,13 +21,16 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::error::Hint;
+
+pub mod handles;
+use handles::DirHandle;
 
 /// Mode of private keys.
 pub const MODE_KEY: u32 = 0o600;
@@ -184,6 +187,11 @@ pub struct Written {
 }
 
 struct Staged {
+    /// The target reached through its directory's handle (`/proc/self/fd/N/NAME`): every
+    /// operation on the file uses this; `file.path` is for messages and reports.
+    real: PathBuf,
+    /// The target relative to the temp file's directory, for the journal.
+    rel_target: Option<PathBuf>,
     temp: PathBuf,
     /// Where the file in place is kept while it is being replaced.
     backup: PathBuf,
@@ -206,6 +214,9 @@ pub struct Staging {
     no_journal: bool,
     /// The staged temp files were handed to the caller to flush ([`Staging::take_unflushed`]).
     flushed: bool,
+    /// The directories written to, each opened once ([`handles::open_dir`]) and then used
+    /// only through its handle.
+    dirs: Vec<(PathBuf, DirHandle)>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -264,7 +275,12 @@ pub fn parent_dir(p: &Path) -> &Path {
 
 /// Refuse a target that exists (and is not allowed to), or is a symlink.
 pub fn check_target(path: &Path, contents: &[u8], overwrite: Overwrite) -> Result<()> {
-    match fs::symlink_metadata(path) {
+    check_target_at(path, path, contents, overwrite)
+}
+
+/// [`check_target`] of `real` (the path through a directory handle), named `path`.
+fn check_target_at(real: &Path, path: &Path, contents: &[u8], overwrite: Overwrite) -> Result<()> {
+    match fs::symlink_metadata(real) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(anyhow!(e).context(format!("cannot check {}", path.display()))),
         Ok(m) if m.file_type().is_symlink() => Err(anyhow!(
@@ -277,9 +293,9 @@ pub fn check_target(path: &Path, contents: &[u8], overwrite: Overwrite) -> Resul
         Ok(m) if m.is_dir() => Err(anyhow!("{} is a directory", path.display())),
         Ok(_) => match overwrite {
             Overwrite::Replace => Ok(()),
-            Overwrite::IfIdentical if fs::read(path).is_ok_and(|old| old == contents) => Ok(()),
+            Overwrite::IfIdentical if fs::read(real).is_ok_and(|old| old == contents) => Ok(()),
             Overwrite::SameKind(kind) => {
-                if fs::read(path).is_ok_and(|old| kind.matches(&old)) {
+                if fs::read(real).is_ok_and(|old| kind.matches(&old)) {
                     Ok(())
                 } else {
                     Err(anyhow!(
@@ -331,22 +347,37 @@ impl Staging {
         Ok(())
     }
 
+    /// The path through the handle of directory `dir`, opened on first use.
+    fn dir(&mut self, dir: &Path) -> Result<PathBuf> {
+        if let Some((_, h)) = self.dirs.iter().find(|(d, _)| d == dir) {
+            return Ok(h.via().to_path_buf());
+        }
+        let h = handles::open_dir(dir)?;
+        let via = h.via().to_path_buf();
+        self.dirs.push((dir.to_path_buf(), h));
+        Ok(via)
+    }
+
     /// Write one file to its temp name, mode and owner set before the first byte; its
     /// writeback is started, and [`Staging::commit`] flushes it with the rest of the set.
     pub fn stage(&mut self, mut file: FileWrite) -> Result<()> {
-        recover_once(match &file.stage_dir {
-            Some(d) => d,
-            None => parent_dir(&file.path),
-        });
-        check_target(&file.path, &file.contents, file.overwrite)?;
+        let target_dir = parent_dir(&file.path).to_path_buf();
+        let name = file
+            .path
+            .file_name()
+            .ok_or_else(|| anyhow!("{} is not a file name", file.path.display()))?
+            .to_owned();
+        recover_once(file.stage_dir.as_deref().unwrap_or(&target_dir));
+        let real = self.dir(&target_dir)?.join(&name);
+        check_target_at(&real, &file.path, &file.contents, file.overwrite)?;
         if matches!(file.overwrite, Overwrite::Replace | Overwrite::SameKind(_))
-            && let Ok(m) = fs::symlink_metadata(&file.path)
+            && let Ok(m) = fs::symlink_metadata(&real)
             && m.is_file()
         {
             inherit(&mut file, &m);
         }
         if file.overwrite == Overwrite::IfIdentical
-            && fs::read(&file.path).is_ok_and(|old| old == file.contents)
+            && fs::read(&real).is_ok_and(|old| old == file.contents)
         {
             self.skipped.push(Written {
                 path: file.path.clone(),
@@ -356,17 +387,34 @@ impl Staging {
             });
             return Ok(());
         }
-        let temp = match &file.stage_dir {
-            Some(d) => temp_name(&d.join(file.path.file_name().unwrap_or_default()), "tmp"),
-            None => temp_name(&file.path, "tmp"),
+        let (temp, rel_target) = match file.stage_dir.clone() {
+            Some(d) => {
+                let via = self.dir(&d)?;
+                let rel = target_dir
+                    .strip_prefix(&d)
+                    .ok()
+                    .filter(|r| {
+                        r.components()
+                            .all(|c| matches!(c, std::path::Component::Normal(_)))
+                    })
+                    .map(|r| r.join(&name));
+                (temp_name(&via.join(&name), "tmp"), rel)
+            }
+            None => (temp_name(&real, "tmp"), Some(PathBuf::from(&name))),
         };
         let result = write_temp(&temp, &file);
         if result.is_err() {
             let _ = fs::remove_file(&temp);
         }
         result.with_context(|| format!("cannot write {}", file.path.display()))?;
-        let backup = temp_name(&file.path, "old");
-        self.staged.push(Staged { temp, backup, file });
+        let backup = temp_name(&real, "old");
+        self.staged.push(Staged {
+            real,
+            rel_target,
+            temp,
+            backup,
+            file,
+        });
         Ok(())
     }
 
@@ -424,7 +472,7 @@ impl Staging {
             }
             if s.file.durable {
                 // a cache file's rename may be lost in a crash: no flush is waited for
-                dirs.insert(parent_dir(&s.file.path).to_path_buf());
+                dirs.insert(parent_dir(&s.real).to_path_buf());
             }
         }
         if let Err(e) = result {
@@ -527,14 +575,15 @@ fn write_temp(temp: &Path, file: &FileWrite) -> io::Result<()> {
 }
 
 fn place(s: &Staged) -> Result<Placed> {
-    let target = &s.file.path;
+    let shown = &s.file.path;
+    let target = &s.real;
     let fail = |e: io::Error| {
         if e.kind() == io::ErrorKind::AlreadyExists {
-            anyhow!("refusing to overwrite {}", target.display()).context(Hint::new(
+            anyhow!("refusing to overwrite {}", shown.display()).context(Hint::new(
                 "it appeared while pgcert was working; pass --force to replace it",
             ))
         } else {
-            anyhow!(e).context(format!("cannot write {}", target.display()))
+            anyhow!(e).context(format!("cannot write {}", shown.display()))
         }
     };
     if matches!(
@@ -544,7 +593,7 @@ fn place(s: &Staged) -> Result<Placed> {
         if fs::symlink_metadata(target).is_ok_and(|m| m.file_type().is_symlink()) {
             bail!(
                 "refusing to write {}: it is a symbolic link",
-                target.display()
+                shown.display()
             );
         }
         let backup = s.backup.clone();
@@ -586,33 +635,143 @@ pub fn write_one(file: FileWrite) -> Result<Written> {
     Ok(s.commit()?.remove(0))
 }
 
-/// Create a directory (and missing parents) with exactly `mode`, whatever the umask.
+/// Create a directory (and missing parents) with exactly `mode`, whatever the umask, without
+/// following a link a less privileged account could have placed ([`handles`]).
 /// Returns the directories that were created, outermost first, for rollback.
 pub fn create_dir(path: &Path, mode: u32) -> Result<Vec<PathBuf>> {
-    let mut missing = Vec::new();
-    let mut p = Some(path);
-    while let Some(d) = p {
-        if d.as_os_str().is_empty() || d.exists() {
-            break;
+    create_dir_owned(path, mode, None)
+}
+
+/// [`create_dir`], each new directory given to `owner` on its handle as it is made (a user's
+/// new `~/.postgresql` made by root): a directory swapped for a link meanwhile is never the
+/// one chowned.
+pub fn create_dir_owned(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<Vec<PathBuf>> {
+    Ok(handles::open_or_create_dir(path, mode, owner)?.1)
+}
+
+/// Make a new directory that must not exist yet (a staging directory is never reused: one
+/// made in advance by someone else is refused), owned by this process's user, with exactly
+/// `mode`. Its parent is opened by [`handles::open_dir`]. Returns its handle.
+pub fn create_fresh_dir(path: &Path, mode: u32) -> Result<DirHandle> {
+    use rustix::fs::{Mode, OFlags};
+    let parent = handles::open_dir(parent_dir(path))?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a directory name", path.display()))?;
+    crash_point();
+    rustix::fs::mkdirat(parent.fd(), name, Mode::from_raw_mode(mode)).map_err(|e| {
+        let e = io::Error::from(e);
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            anyhow!(
+                "{} already exists: pgcert's staging directories are new for each run",
+                path.display()
+            )
+            .context(Hint::new(
+                "someone made it in advance; remove it (after checking who) and run again",
+            ))
+        } else {
+            anyhow!(e).context(format!("cannot create directory {}", path.display()))
         }
-        missing.push(d.to_path_buf());
-        p = d.parent();
+    })?;
+    let d = rustix::fs::openat(
+        parent.fd(),
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok();
+    let swapped = || {
+        anyhow!(
+            "{} was swapped by another account right after pgcert made it",
+            path.display()
+        )
+        .context(Hint::new(
+            "its parent directory is writable by another account; build it in a directory only you can write to",
+        ))
+    };
+    let Some(d) = d else {
+        return Err(swapped());
+    };
+    let st = rustix::fs::fstat(&d).map_err(io::Error::from)?;
+    if st.st_uid != rustix::process::geteuid().as_raw() {
+        return Err(swapped());
     }
-    missing.reverse();
-    for d in &missing {
-        let m = if d == path { mode } else { MODE_DIR };
-        crash_point();
-        match fs::DirBuilder::new().mode(m).create(d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(anyhow!(e).context(format!("cannot create directory {}", d.display())));
+    rustix::fs::fchmod(&d, Mode::from_raw_mode(mode)).map_err(|e| {
+        anyhow!(io::Error::from(e)).context(format!("cannot set the mode of {}", path.display()))
+    })?;
+    Ok(DirHandle::new(d))
+}
+
+/// Remove everything in the directory `handle` holds (through the handle).
+fn empty_dir(handle: &DirHandle) {
+    if let Ok(rd) = fs::read_dir(handle.via()) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = fs::remove_dir_all(&p);
+            } else {
+                let _ = fs::remove_file(&p);
             }
         }
-        fs::set_permissions(d, fs::Permissions::from_mode(m))
-            .with_context(|| format!("cannot set the mode of {}", d.display()))?;
     }
-    Ok(missing)
+}
+
+/// Remove a tree pgcert built at `built` (made by [`create_fresh_dir`], whose handle is
+/// `handle`) that was not placed: emptied through its handle, and its name removed only if
+/// it is still that directory.
+pub fn remove_built_tree(built: &Path, handle: &DirHandle) {
+    empty_dir(handle);
+    if let (Ok(m), Ok(ours)) = (fs::symlink_metadata(built), handle.stat())
+        && m.dev() == ours.st_dev
+        && m.ino() == ours.st_ino
+    {
+        let _ = fs::remove_dir(built);
+    }
+}
+
+/// Rename the directory `built` (whose handle is `handle`) to `to`, then check that what now
+/// has the name `to` is that directory: in a parent another account can write to, the
+/// directory could have been swapped for theirs meanwhile. Then the tree pgcert built is
+/// emptied through its handle and the rename is reported as failed.
+pub fn rename_dir_checked(built: &Path, handle: &DirHandle, to: &Path, shown: &Path) -> Result<()> {
+    crash_point();
+    if let Err(e) = fs::rename(built, to) {
+        return Err(if e.kind() == io::ErrorKind::NotFound {
+            anyhow!(
+                "cannot move the new directory into place at {}: it was taken away while pgcert built it",
+                shown.display()
+            )
+            .context(Hint::new(
+                "its parent directory is writable by another account; build it in a directory only you can write to",
+            ))
+        } else {
+            anyhow!(e).context(format!(
+                "cannot move the new directory into place at {}",
+                shown.display()
+            ))
+        });
+    }
+    sync_dir(parent_dir(to));
+    let ours = handle.stat().map_err(|e| anyhow!(e))?;
+    match fs::symlink_metadata(to) {
+        Ok(m) if m.dev() == ours.st_dev && m.ino() == ours.st_ino => Ok(()),
+        other => {
+            empty_dir(handle);
+            let whose = other
+                .ok()
+                .map(|m| {
+                    crate::users::name_of(m.uid()).unwrap_or_else(|| format!("uid {}", m.uid()))
+                })
+                .unwrap_or_else(|| "nobody".into());
+            Err(anyhow!(
+                "{} is not the directory pgcert built: it was swapped while pgcert worked (what is there belongs to {whose})",
+                shown.display()
+            )
+            .context(Hint::new(
+                "its parent directory is writable by another account; build it in a directory only you can write to",
+            )))
+        }
+    }
 }
 
 /// `path` made absolute with symbolic links resolved when it exists, else as given: for paths
@@ -621,12 +780,20 @@ pub fn absolute_or_given(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Give directories `create_dir` made to `owner` (a user's new ~/.postgresql made by root).
+/// Give directories `create_dir` made to `owner`, not following a link put in their place
+/// (prefer [`create_dir_owned`], which gives each on its handle as it is made).
 pub fn give_dirs(dirs: &[PathBuf], owner: Option<(u32, u32)>) -> Result<()> {
     if let Some((uid, gid)) = owner {
         for d in dirs {
-            std::os::unix::fs::chown(d, Some(uid), Some(gid))
-                .with_context(|| format!("cannot give {} to uid {uid}", d.display()))?;
+            rustix::fs::chownat(
+                rustix::fs::CWD,
+                d,
+                Some(rustix::fs::Uid::from_raw(uid)),
+                Some(rustix::fs::Gid::from_raw(gid)),
+                rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(io::Error::from)
+            .with_context(|| format!("cannot give {} to uid {uid}", d.display()))?;
         }
     }
     Ok(())
@@ -783,8 +950,12 @@ pub fn truncate(path: &Path, len: u64) -> Result<()> {
     Ok(())
 }
 
-/// The journal of a multi-file placement: one copy in each directory involved
-/// (`.pgcert-journal-PID-N`), each naming every file: target, temp, backup, how it is placed.
+/// The journal of a multi-file placement (`.pgcert-journal-PID-N`): one in each directory
+/// that holds temp files of the set, naming only that directory's entries, by names relative
+/// to it, with the directory's and each temp file's identity (device, inode). A journal is
+/// replayed only by the user who wrote it, and only in the directory it was written for
+/// (docs/security.md): a journal that anyone else could have written or moved is reported and
+/// left alone.
 struct Journal {
     copies: Vec<PathBuf>,
 }
@@ -810,70 +981,82 @@ fn unhex_path(s: &str) -> Option<PathBuf> {
     Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
 }
 
-const JOURNAL_MAGIC: &str = "pgcert journal 1";
+const JOURNAL_MAGIC: &str = "pgcert journal 2";
+/// The first format named absolute paths; it is never replayed (docs/security.md).
+const JOURNAL_MAGIC_V1: &str = "pgcert journal 1";
 
 impl Journal {
     fn write(staged: &[Staged]) -> Result<Journal> {
-        let abs = |p: &Path| -> PathBuf {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                std::env::current_dir()
-                    .map(|d| d.join(p))
-                    .unwrap_or_else(|_| p.to_path_buf())
-            }
-        };
-        let mut text = format!("{JOURNAL_MAGIC}\n");
-        let mut dirs = BTreeSet::new();
+        let mut groups: std::collections::BTreeMap<PathBuf, Vec<&Staged>> =
+            std::collections::BTreeMap::new();
         for s in staged {
-            let replace = matches!(
-                s.file.overwrite,
-                Overwrite::Replace | Overwrite::SameKind(_)
-            );
-            text.push_str(&format!(
-                "{}\t{}\t{}\t{}\n",
-                if replace { "replace" } else { "new" },
-                hex_path(&abs(&s.file.path)),
-                hex_path(&abs(&s.temp)),
-                hex_path(&abs(&s.backup)),
-            ));
-            dirs.insert(parent_dir(&s.temp).to_path_buf());
-            dirs.insert(parent_dir(&s.file.path).to_path_buf());
+            groups
+                .entry(parent_dir(&s.temp).to_path_buf())
+                .or_default()
+                .push(s);
         }
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut copies = Vec::new();
-        for d in dirs {
-            let path = d.join(format!(".pgcert-journal-{}-{n}", std::process::id()));
-            let temp = d.join(format!(
-                ".pgcert-journal-{}-{n}.pgcert-tmp-{}-{n}",
-                std::process::id(),
-                std::process::id()
-            ));
-            let r = write_temp(
-                &temp,
-                &FileWrite::public(
-                    path.clone(),
-                    text.clone().into_bytes(),
-                    "journal",
-                    Overwrite::Replace,
-                ),
-            )
-            .and_then(|_| {
-                crash_point();
-                fs::rename(&temp, &path)
-            });
-            if let Err(e) = r {
-                let _ = fs::remove_file(&temp);
-                let j = Journal { copies };
-                j.remove();
-                return Err(
-                    anyhow!(e).context(format!("cannot write a journal in {}", d.display()))
-                );
+        let mut j = Journal { copies: Vec::new() };
+        for (d, entries) in groups {
+            let r = (|| -> Result<PathBuf> {
+                let dm = fs::metadata(&d)?;
+                let mut text = format!("{JOURNAL_MAGIC}\ndir\t{}\t{}\n", dm.dev(), dm.ino());
+                for s in entries {
+                    let Some(rel) = &s.rel_target else {
+                        bail!(
+                            "{} is staged outside its directory's tree: it cannot be journaled",
+                            s.file.path.display()
+                        );
+                    };
+                    let backup = rel.with_file_name(s.backup.file_name().unwrap_or_default());
+                    let replace = matches!(
+                        s.file.overwrite,
+                        Overwrite::Replace | Overwrite::SameKind(_)
+                    );
+                    text.push_str(&format!(
+                        "{}\t{}\t{}\t{}\t{}\n",
+                        if replace { "replace" } else { "new" },
+                        hex_path(rel),
+                        hex_path(Path::new(s.temp.file_name().unwrap_or_default())),
+                        hex_path(&backup),
+                        fs::symlink_metadata(&s.temp)?.ino(),
+                    ));
+                }
+                let path = d.join(format!(".pgcert-journal-{}-{n}", std::process::id()));
+                let temp = d.join(format!(
+                    ".pgcert-journal-{}-{n}.pgcert-tmp-{}-{n}",
+                    std::process::id(),
+                    std::process::id()
+                ));
+                let r = write_temp(
+                    &temp,
+                    &FileWrite::public(
+                        path.clone(),
+                        text.into_bytes(),
+                        "journal",
+                        Overwrite::Replace,
+                    ),
+                )
+                .and_then(|_| {
+                    crash_point();
+                    fs::rename(&temp, &path)
+                });
+                if let Err(e) = r {
+                    let _ = fs::remove_file(&temp);
+                    return Err(e.into());
+                }
+                sync_dir(&d);
+                Ok(path)
+            })();
+            match r {
+                Ok(p) => j.copies.push(p),
+                Err(e) => {
+                    j.remove();
+                    return Err(e.context("cannot write a placement journal"));
+                }
             }
-            sync_dir(&d);
-            copies.push(path);
         }
-        Ok(Journal { copies })
+        Ok(j)
     }
 
     fn remove(&self) {
@@ -884,7 +1067,27 @@ impl Journal {
     }
 }
 
-/// A pgcert temp name's process id: `.NAME.pgcert-WHAT-PID-N`, `.NAME.pgcert-new-PID`,
+/// Things the file layer left alone and the user should know (a journal it would not trust),
+/// printed as warnings when the command ends.
+static NOTICES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn notice(msg: String) {
+    if let Ok(mut n) = NOTICES.lock()
+        && !n.contains(&msg)
+    {
+        n.push(msg);
+    }
+}
+
+/// The notices gathered so far (see [`NOTICES`]), taken.
+pub fn take_notices() -> Vec<String> {
+    NOTICES
+        .lock()
+        .map(|mut n| std::mem::take(&mut *n))
+        .unwrap_or_default()
+}
+
+/// A pgcert temp name's process id: `.NAME.pgcert-WHAT-PID-N`, `.NAME.pgcert-new-PID-R`,
 /// `.pgcert-journal-PID-N`.
 fn temp_pid(name: &str) -> Option<u32> {
     if let Some(rest) = name.strip_prefix(".pgcert-journal-") {
@@ -899,15 +1102,36 @@ fn temp_pid(name: &str) -> Option<u32> {
     parts.next()?.parse().ok()
 }
 
+/// Whether process `pid` exists: `kill(pid, 0)`, which (unlike a look at /proc, hidden by
+/// `hidepid`) also sees other users' processes.
 fn alive(pid: u32) -> bool {
-    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+    if pid == std::process::id() {
+        return true;
+    }
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(p),
+        Err(rustix::io::Errno::SRCH)
+    )
 }
 
-/// Finish what killed pgcert processes left in `dir`: complete each journaled placement
-/// (its temp files are complete), then remove their temp files, backups and half-built CA
-/// directories, private keys first. Files of live processes are left alone.
+/// Finish what killed pgcert processes of this user left in `dir`: complete each journaled
+/// placement (its temp files are complete), then remove their temp files, backups and
+/// half-built CA directories, private keys first. Files of live processes and of other users
+/// are left alone; the directory is opened by [`handles::open_dir`] and used by its handle.
 pub fn recover(dir: &Path) -> usize {
-    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    let Ok(h) = handles::open_dir(dir) else {
+        return 0;
+    };
+    let Ok(dir_stat) = h.stat() else { return 0 };
+    let via = h.via();
+    let me = rustix::process::geteuid().as_raw();
+    let Ok(rd) = fs::read_dir(via) else { return 0 };
     let mut journals = Vec::new();
     let mut leftovers: Vec<(bool, PathBuf, bool)> = Vec::new();
     for e in rd.flatten() {
@@ -919,24 +1143,38 @@ pub fn recover(dir: &Path) -> usize {
         if alive(pid) {
             continue;
         }
-        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let Ok(m) = fs::symlink_metadata(e.path()) else {
+            continue;
+        };
         if name.starts_with(".pgcert-journal-") && !name.contains(".pgcert-tmp-") {
-            journals.push(e.path());
-        } else {
+            journals.push(e.file_name());
+        } else if m.uid() == me {
             let secret = [".key", ".pk8", ".p12", "cakey.pem", ".pfx"]
                 .iter()
                 .any(|s| name.contains(s));
-            leftovers.push((!secret, e.path(), is_dir));
+            leftovers.push((!secret, e.path(), m.is_dir()));
         }
     }
     let mut n = 0;
+    // the temp files of a journal left alone stay too: it may be finished where it belongs
+    let mut kept = Vec::new();
     for j in &journals {
-        n += roll_forward(j);
+        match roll_forward(via, dir, &dir_stat, j) {
+            0 => kept.extend(temp_pid(&j.to_string_lossy())),
+            placed => n += placed,
+        }
     }
     // keys first: a secret must not outlive a second kill
     leftovers.sort();
     for (_, p, is_dir) in leftovers {
-        if !p.exists() {
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        if fs::symlink_metadata(&p).is_err()
+            || temp_pid(&name).is_some_and(|pid| kept.contains(&pid))
+        {
             continue;
         }
         crash_point();
@@ -948,70 +1186,152 @@ pub fn recover(dir: &Path) -> usize {
         n += usize::from(gone);
     }
     if n > 0 {
-        sync_dir(dir);
+        sync_dir(via);
     }
     n
 }
 
-/// Complete the placement a journal describes, then remove its backups and every copy of it.
-fn roll_forward(journal: &Path) -> usize {
-    let Ok(text) = fs::read_to_string(journal) else {
-        return 0;
-    };
-    let mut lines = text.lines();
-    if lines.next() != Some(JOURNAL_MAGIC) {
-        return 0;
+/// One entry of a journal: how, the target (relative), the temp file's name, the backup
+/// (relative), the temp file's inode.
+struct Entry {
+    replace: bool,
+    target: PathBuf,
+    temp: PathBuf,
+    backup: PathBuf,
+    ino: u64,
+}
+
+fn parse_entry(line: &str) -> Option<Entry> {
+    let f: Vec<&str> = line.split('\t').collect();
+    if f.len() != 5 || !matches!(f[0], "new" | "replace") {
+        return None;
     }
-    let entries: Vec<(bool, PathBuf, PathBuf, PathBuf)> = lines
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            (f.len() == 4).then_some(())?;
-            Some((
-                f[0] == "replace",
-                unhex_path(f[1])?,
-                unhex_path(f[2])?,
-                unhex_path(f[3])?,
-            ))
-        })
-        .collect();
+    let relative = |p: &Path| {
+        p.components().count() <= 2
+            && p.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+    };
+    let e = Entry {
+        replace: f[0] == "replace",
+        target: unhex_path(f[1]).filter(|p| relative(p))?,
+        temp: unhex_path(f[2])
+            .filter(|p| handles::is_plain_name(p.as_os_str()))
+            .filter(|p| p.to_string_lossy().contains(".pgcert-tmp-"))?,
+        backup: unhex_path(f[3])
+            .filter(|p| relative(p))
+            .filter(|p| p.to_string_lossy().contains(".pgcert-old-"))?,
+        ino: f[4].parse().ok()?,
+    };
+    (parent_dir(&e.backup) == parent_dir(&e.target)).then_some(e)
+}
+
+/// Complete the placement a journal in `dir` (the path through its handle; `shown` for
+/// messages) describes, then remove its backups and the journal. Returns 1 + the files placed,
+/// or 0 when the journal was left alone (with a notice saying why).
+fn roll_forward(
+    dir: &Path,
+    shown: &Path,
+    dir_stat: &rustix::fs::Stat,
+    name: &std::ffi::OsStr,
+) -> usize {
+    let path = dir.join(name);
+    let display = shown.join(name);
+    let refuse = |why: String| {
+        notice(format!(
+            "left the placement journal {} alone: {why}",
+            display.display()
+        ));
+        0
+    };
+    let me = rustix::process::geteuid().as_raw();
+    let f = match OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) => return refuse(format!("cannot open it ({e}); a journal is never a link")),
+    };
+    let Ok(m) = f.metadata() else { return 0 };
+    if !m.is_file() {
+        return refuse("it is not a regular file".into());
+    }
+    if m.uid() != me {
+        return refuse(format!(
+            "it belongs to {}, not to the user running pgcert (that user's next pgcert run in this directory finishes it)",
+            crate::users::name_of(m.uid()).unwrap_or_else(|| format!("uid {}", m.uid()))
+        ));
+    }
+    if m.mode() & 0o022 != 0 || m.nlink() != 1 {
+        return refuse("others can write to it, or it has other links".into());
+    }
+    let mut text = String::new();
+    if f.take(1 << 20).read_to_string(&mut text).is_err() {
+        return refuse("it is not text".into());
+    }
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(JOURNAL_MAGIC) => {}
+        Some(JOURNAL_MAGIC_V1) => {
+            return refuse(
+                "an older pgcert wrote it with absolute paths, which are not trusted; check the files it names and remove it"
+                    .into(),
+            );
+        }
+        _ => return refuse("it is not a pgcert journal".into()),
+    }
+    let here = format!("dir\t{}\t{}", dir_stat.st_dev, dir_stat.st_ino);
+    if lines.next() != Some(here.as_str()) {
+        return refuse("it was written for another directory".into());
+    }
+    let Some(entries) = lines.map(parse_entry).collect::<Option<Vec<Entry>>>() else {
+        return refuse("it names a path outside its directory, or is malformed".into());
+    };
     let mut n = 0;
-    for (replace, target, temp, _) in &entries {
-        if !temp.exists() {
+    for e in &entries {
+        let temp = dir.join(&e.temp);
+        let Ok(tm) = fs::symlink_metadata(&temp) else {
+            continue; // placed already
+        };
+        if !tm.is_file() || tm.uid() != me || tm.ino() != e.ino {
+            notice(format!(
+                "left {} alone: it is not the file the journal {} recorded",
+                shown.join(&e.temp).display(),
+                display.display()
+            ));
             continue;
         }
+        // a target in a subdirectory (newcerts/): that directory, never a link
+        let target_dir = parent_dir(&e.target);
+        if target_dir != Path::new(".")
+            && !fs::symlink_metadata(dir.join(target_dir)).is_ok_and(|m| m.is_dir())
+        {
+            continue;
+        }
+        let target = dir.join(&e.target);
         crash_point();
-        if *replace {
-            if fs::rename(temp, target).is_ok() {
+        if e.replace {
+            if fs::rename(&temp, &target).is_ok() {
                 n += 1;
             }
         } else {
-            if fs::hard_link(temp, target).is_ok() {
+            if fs::hard_link(&temp, &target).is_ok() {
                 n += 1;
             }
             crash_point();
-            let _ = fs::remove_file(temp);
+            let _ = fs::remove_file(&temp);
         }
-        sync_dir(parent_dir(target));
+        sync_dir(parent_dir(&target));
     }
-    for (_, _, _, backup) in &entries {
-        if backup.exists() {
+    for e in &entries {
+        let backup = dir.join(&e.backup);
+        if fs::symlink_metadata(&backup).is_ok_and(|m| m.is_file() && m.uid() == me) {
             crash_point();
             let _ = fs::remove_file(backup);
         }
     }
-    // every copy of this journal (one per directory involved)
-    let name = journal.file_name().unwrap_or_default().to_owned();
-    let mut dirs = BTreeSet::new();
-    for (_, target, temp, _) in &entries {
-        dirs.insert(parent_dir(target).to_path_buf());
-        dirs.insert(parent_dir(temp).to_path_buf());
-    }
-    for d in dirs {
-        crash_point();
-        let _ = fs::remove_file(d.join(&name));
-    }
     crash_point();
-    let _ = fs::remove_file(journal);
+    let _ = fs::remove_file(&path);
     n + 1
 }
 

@@ -21,21 +21,36 @@ use crate::pki::serial::Serial;
 pub struct NewDir {
     built: PathBuf,
     target: PathBuf,
+    /// `target` through its parent directory's handle: where the rename puts it.
+    place_at: PathBuf,
+    /// The handle of `built`, to check that what is renamed into place is it.
+    handle: Option<files::handles::DirHandle>,
     written: Vec<Written>,
 }
 
 impl Placement for NewDir {
     fn place(mut self) -> Result<Vec<Written>> {
         let built = std::mem::take(&mut self.built);
-        let r = files::rename_dir(&built, &self.target);
+        let r = match &self.handle {
+            Some(h) => files::rename_dir_checked(&built, h, &self.place_at, &self.target),
+            None => files::rename_dir(&built, &self.place_at),
+        };
         if r.is_err() {
-            files::remove_tree(&built);
+            match &self.handle {
+                Some(h) => files::remove_built_tree(&built, h),
+                None => files::remove_tree(&built),
+            }
         }
         r?;
         Ok(std::mem::take(&mut self.written)
             .into_iter()
             .map(|mut w| {
-                if let Ok(rel) = w.path.strip_prefix(&built) {
+                let inside = w.path.strip_prefix(&built).ok().or_else(|| {
+                    self.handle
+                        .as_ref()
+                        .and_then(|h| w.path.strip_prefix(h.via()).ok())
+                });
+                if let Some(rel) = inside {
                     w.path = self.target.join(rel);
                 }
                 w
@@ -46,8 +61,14 @@ impl Placement for NewDir {
 
 impl Drop for NewDir {
     fn drop(&mut self) {
-        if !self.built.as_os_str().is_empty() && self.built.exists() {
-            files::remove_tree(&self.built);
+        if self.built.as_os_str().is_empty() {
+            return;
+        }
+        match &self.handle {
+            // by its handle: the name may be someone else's directory by now
+            Some(h) => files::remove_built_tree(&self.built, h),
+            None if self.built.exists() => files::remove_tree(&self.built),
+            None => {}
         }
     }
 }
@@ -304,11 +325,14 @@ fn absolute(dir: &Path) -> Result<PathBuf> {
 }
 
 /// Where a new directory is built before it is renamed to its name: beside it, as
-/// `.NAME.pgcert-new-PID`.
+/// `.NAME.pgcert-new-PID-RANDOM`, reached through the parent directory's handle.
 pub struct Aside {
     /// The target, absolute (the path openssl.cnf names).
     pub target: PathBuf,
-    /// The hidden directory to build in.
+    /// The target through the parent directory's handle (what is renamed, and checked).
+    pub target_via: PathBuf,
+    /// The hidden directory to build in (through the parent's handle; not made yet:
+    /// [`files::create_fresh_dir`] makes it, and fails if anyone made it first).
     pub built: PathBuf,
     /// Parent directories made for it, to remove again on failure.
     pub made_parents: Vec<PathBuf>,
@@ -320,25 +344,43 @@ pub fn aside(dir: &Path) -> Result<Aside> {
     let made_parents = files::create_dir(files::parent_dir(dir), files::MODE_DIR)?;
     files::recover(files::parent_dir(dir));
     let target = absolute(dir).inspect_err(|_| files::remove_created_dirs(&made_parents))?;
-    let built = target.with_file_name(format!(
-        ".{}.pgcert-new-{}",
-        target.file_name().expect("has a name").to_string_lossy(),
-        std::process::id()
+    // the parent, opened once: the tree is built and renamed through this handle
+    let parent = files::handles::open_dir(files::parent_dir(dir))
+        .inspect_err(|_| files::remove_created_dirs(&made_parents))?
+        .leak();
+    let name = target.file_name().expect("has a name").to_owned();
+    // a name nobody can make in advance (and create_fresh_dir refuses one that exists)
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r).expect("the OS random source works");
+    let built = parent.join(format!(
+        ".{}.pgcert-new-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        r.iter().map(|b| format!("{b:02x}")).collect::<String>()
     ));
     Ok(Aside {
         target,
+        target_via: parent.join(&name),
         built,
         made_parents,
     })
 }
 
 impl NewDir {
-    /// A directory being built at `built`, to be renamed to `target` by `place` (and removed
-    /// when dropped unplaced).
-    pub fn new(built: PathBuf, target: PathBuf) -> NewDir {
+    /// A directory made at `built` (by [`files::create_fresh_dir`]), to be renamed to
+    /// `place_at` (`target` through its parent's handle) by `place`, and removed when dropped
+    /// unplaced.
+    pub fn new(
+        built: PathBuf,
+        target: PathBuf,
+        place_at: PathBuf,
+        handle: files::handles::DirHandle,
+    ) -> NewDir {
         NewDir {
             built,
             target,
+            place_at,
+            handle: Some(handle),
             written: Vec::new(),
         }
     }
@@ -353,14 +395,26 @@ fn build_aside(
     check_new_ca_dir(dir)?;
     let Aside {
         target,
+        target_via,
         built,
         made_parents,
     } = aside(dir)?;
-    let result = files::create_dir(&built, files::MODE_DIR).and_then(|_| fill(&built, &target));
-    match result {
+    let handle = match files::create_fresh_dir(&built, files::MODE_DIR) {
+        Ok(h) => h,
+        Err(e) => {
+            // not ours: never removed
+            files::remove_created_dirs(&made_parents);
+            return Err(e);
+        }
+    };
+    // filled through its handle: a swap of the name changes nothing inside
+    let root = handle.via().to_path_buf();
+    match fill(&root, &target) {
         Ok(written) => Ok(NewDir {
             built,
             target: dir.to_path_buf(),
+            place_at: target_via,
+            handle: Some(handle),
             written,
         }),
         Err(e) => {

@@ -235,6 +235,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man => completions::man(&ctx),
     };
+    // what the file layer left alone (a journal it would not trust), said once at the end
+    for n in crate::files::take_notices() {
+        ctx.report.warn(&n);
+    }
     match (result, crate::report::stdout_failure()) {
         (Ok(()), Some(e)) => Err(
             anyhow::anyhow!("cannot write to standard output: {e}").context(

@@ -1210,17 +1210,25 @@ fn make(
     }
     // written aside, flushed once, renamed into place
     // (removed again if anything below fails: NewDir's drop)
-    let staged = crate::ca::NewDir::new(aside.built.clone(), abs_out.clone());
-    let built = &aside.built;
-    files::create_dir(built, files::MODE_DIR)?;
+    let built = aside.built.clone();
+    // made here, never reused (one made in advance is refused, and not removed)
+    let handle = files::create_fresh_dir(&built, files::MODE_DIR)?;
+    // filled through its handle: a swap of the name changes nothing inside
+    let root = handle.via().to_path_buf();
+    let staged = crate::ca::NewDir::new(
+        aside.built.clone(),
+        abs_out.clone(),
+        aside.target_via.clone(),
+        handle,
+    );
     for &i in &plan.ca_order {
-        let dir = built.join(ents[i].dir.as_ref().expect("a CA has a directory"));
+        let dir = root.join(ents[i].dir.as_ref().expect("a CA has a directory"));
         for d in ["certs", "crl", "newcerts"] {
             files::create_dir(&dir.join(d), files::MODE_DIR)?;
         }
     }
-    files::write_tree(built, &out_files)?;
-    files::sync_tree(built, &out_files)?;
+    files::write_tree(&root, &out_files)?;
+    files::sync_tree(&root, &out_files)?;
     crate::ca::Placement::place(staged)?;
     Ok(Minted {
         files: written,

@@ -20,5 +20,6 @@ mod postgres;
 mod probe;
 mod quickstart;
 mod revocation;
+mod security;
 mod sets;
 mod support;
