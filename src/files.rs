@@ -882,6 +882,26 @@ pub fn rewrite_lines(
 ) -> Result<usize> {
     use std::io::BufRead;
     let ctx = || format!("cannot rewrite {}", path.display());
+    // a symlinked file (index.txt shared with another tool's tree) is rewritten where it
+    // points, so the link stays a link, when the link is one this user may follow
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let dir = handles::open_dir(parent_dir(path))?;
+            let name = path.file_name().unwrap_or_default();
+            let link = handles::stat_at(dir.fd(), name).with_context(ctx)?;
+            let dir_stat = dir.stat().with_context(ctx)?;
+            if !handles::link_is_trusted(&dir_stat, &link) {
+                bail!(
+                    "refusing to rewrite {}: it is a symbolic link another account could have placed",
+                    path.display()
+                );
+            }
+            resolved = fs::canonicalize(path).with_context(ctx)?;
+            resolved.as_path()
+        }
+        _ => path,
+    };
     let src = File::open(path).with_context(ctx)?;
     let meta = src.metadata().with_context(ctx)?;
     let mut reader = io::BufReader::with_capacity(1 << 16, src);

@@ -253,12 +253,55 @@ impl Cluster {
                 self.pgdata.display()
             ));
         }
+        self.is_its_postmaster(pid)?;
         Ok(Postmaster {
             pid,
             port: field(3).and_then(|p| p.parse().ok()).unwrap_or(5432),
             socket_dir: field(4).map(PathBuf::from),
             listen: field(5).map(str::to_string),
         })
+    }
+
+    /// Whether process `pid` is a PostgreSQL server of this data directory: owned by the data
+    /// directory's owner, running a `postgres` (or `postmaster`) program, with the data
+    /// directory as its working directory (the postmaster changes into it). `postmaster.pid`
+    /// is the database account's file: a PID written there is checked before it is signalled.
+    fn is_its_postmaster(&self, pid: u32) -> Result<(), String> {
+        use std::os::unix::fs::MetadataExt;
+        let refuse = |why: String| {
+            Err(format!(
+                "refusing to signal process {pid}, which {}/postmaster.pid names: {why}",
+                self.pgdata.display()
+            ))
+        };
+        let proc = PathBuf::from(format!("/proc/{pid}"));
+        let Ok(owner) = std::fs::metadata(&proc).map(|m| m.uid()) else {
+            return refuse("it is gone".into());
+        };
+        if owner != self.owner.0 {
+            return refuse(format!(
+                "it belongs to {}, not to the data directory's owner {}",
+                crate::users::name_of(owner).unwrap_or_else(|| owner.to_string()),
+                self.owner_name()
+            ));
+        }
+        let exe = std::fs::read_link(proc.join("exe")).unwrap_or_default();
+        let program = exe
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if program != "postgres" && program != "postmaster" {
+            return refuse(format!("it runs {}, not postgres", exe.display()));
+        }
+        let cwd = std::fs::metadata(proc.join("cwd")).map(|m| (m.dev(), m.ino()));
+        let dir = std::fs::metadata(&self.pgdata).map(|m| (m.dev(), m.ino()));
+        match (cwd, dir) {
+            (Ok(a), Ok(b)) if a == b => Ok(()),
+            _ => refuse(format!(
+                "it is not the server of {} (its working directory is elsewhere)",
+                self.pgdata.display()
+            )),
+        }
     }
 
     /// Run a command as the data directory's owner (directly when that is this process's

@@ -559,3 +559,77 @@ while time.time() < end and not os.path.exists(os.path.join(d, "stop")):
         }
     }
 }
+
+#[test]
+fn reload_signals_only_the_postmaster_of_that_data_directory() {
+    if !as_root() || !require("setpriv") {
+        return;
+    }
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "ca", "--key-type", "ecdsa-p256"]);
+    // a data directory as the database account leaves it, its postmaster.pid naming an
+    // unrelated process of that account (which SIGHUP would kill)
+    std::fs::create_dir(sb.path("pgdata")).unwrap();
+    sb.write("pgdata/PG_VERSION", "15\n");
+    sb.write("pgdata/postgresql.conf", "ssl_crl_file = 'root.crl'\n");
+    let mut victim = std::process::Command::new("setpriv")
+        .args([
+            "--reuid",
+            "postgres",
+            "--regid",
+            "postgres",
+            "--clear-groups",
+            "sleep",
+            "60",
+        ])
+        .current_dir(sb.path("pgdata"))
+        .spawn()
+        .unwrap();
+    sb.write(
+        "pgdata/postmaster.pid",
+        format!(
+            "{}\n{}\n0\n5432\n/tmp\n127.0.0.1\n",
+            victim.id(),
+            sb.path("pgdata").display()
+        ),
+    );
+    let st = std::process::Command::new("chown")
+        .args(["-R", "postgres:"])
+        .arg(sb.path("pgdata"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = sb.pgcert(&["crl", "--ca", "ca", "--pgdata", "pgdata", "--reload"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refusing to signal process"), "{err}");
+    assert!(err.contains("not postgres"), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "the unrelated process was not signalled"
+    );
+    let _ = victim.kill();
+    let _ = victim.wait();
+}
+
+#[test]
+fn revoke_keeps_a_symlinked_index_txt_a_link() {
+    let sb = Sandbox::new();
+    sb.ok(&["init-ca", "--ca", "ca", "--key-type", "ecdsa-p256"]);
+    sb.ok(&[
+        "issue", "client", "--ca", "ca", "--cn", "bob", "--out", "bob",
+    ]);
+    // the database kept elsewhere, index.txt a link to it
+    std::fs::create_dir(sb.path("shared")).unwrap();
+    std::fs::rename(sb.path("ca/index.txt"), sb.path("shared/index.txt")).unwrap();
+    std::os::unix::fs::symlink(sb.path("shared/index.txt"), sb.path("ca/index.txt")).unwrap();
+    sb.ok(&["revoke", "--ca", "ca", "--cert", "bob/postgresql.crt"]);
+    let m = std::fs::symlink_metadata(sb.path("ca/index.txt")).unwrap();
+    assert!(m.file_type().is_symlink(), "index.txt is still a link");
+    assert!(
+        sb.read("shared/index.txt").starts_with('R'),
+        "{}",
+        sb.read("shared/index.txt")
+    );
+}
