@@ -216,18 +216,20 @@ fn journals_planted_by_another_account_are_reported_and_left_alone() {
     let evil_ino = std::fs::metadata(sb.path(&format!("pub/.evil.pgcert-tmp-{pid}-1")))
         .unwrap()
         .ino();
-    // the old format's absolute paths: replace root's secret, delete the CA's key
+    // the old format named absolute paths: target, temp file, backup (deleted after)
+    let v1 = |how: &str, target: &str, backup: &str| {
+        let abs = |rel: &str| hex(&sb.path(rel).display().to_string());
+        format!(
+            "pgcert journal 1\n{how}\t{}\t{}\t{}\n",
+            abs(target),
+            abs(&format!("pub/.evil.pgcert-tmp-{pid}-1")),
+            abs(backup)
+        )
+    };
+    // replace root's secret, delete the CA's key
     plant(
         &format!("pub/.pgcert-journal-{pid}-1"),
-        &format!(
-            "pgcert journal 1\nreplace\t{}\t{}\t{}\n",
-            hex(&sb.path("secret.key").display().to_string()),
-            hex(&sb
-                .path(&format!("pub/.evil.pgcert-tmp-{pid}-1"))
-                .display()
-                .to_string()),
-            hex(&sb.path("ca/private/cakey.pem").display().to_string()),
-        ),
+        &v1("replace", "secret.key", "ca/private/cakey.pem"),
     );
     // the current format, well formed for this directory, but not root's
     let d = std::fs::metadata(sb.path("pub")).unwrap();
@@ -245,15 +247,7 @@ fn journals_planted_by_another_account_are_reported_and_left_alone() {
     // and one in the CA directory, as the database account would plant it there
     plant(
         &format!("ca/.pgcert-journal-{pid}-3"),
-        &format!(
-            "pgcert journal 1\nnew\t{}\t{}\t{}\n",
-            hex(&sb.path("ca/serial").display().to_string()),
-            hex(&sb
-                .path(&format!("pub/.evil.pgcert-tmp-{pid}-1"))
-                .display()
-                .to_string()),
-            hex(&sb.path("ca/index.txt").display().to_string()),
-        ),
+        &v1("new", "ca/serial", "ca/index.txt"),
     );
     let before = state(&sb.dir);
     // every documented trigger: a write into the directory, a CA lock, the doctor
