@@ -195,10 +195,9 @@ pub fn run(ctx: &Ctx, mut a: Args) -> anyhow::Result<()> {
     }
     // the CRL directory must be usable before a CRL number is spent
     let created = match &a.crl_dir {
-        Some(dir) => files::create_dir(dir, files::MODE_DIR)?,
+        Some(dir) => files::create_dir_owned(dir, files::MODE_DIR, owner)?,
         None => Vec::new(),
     };
-    files::give_dirs(&created, owner).inspect_err(|_| files::remove_created_dirs(&created))?;
     let (chain, mut written): (Vec<ChainCrl>, Vec<Written>) =
         crl_chain(&ca, &req, &waiting).inspect_err(|_| files::remove_created_dirs(&created))?;
     if let Some(o) = &a.out {

@@ -255,9 +255,11 @@ pub fn issue_leaf(ca: &CaDir, req: LeafRequest, waiting: impl FnOnce(&Path)) -> 
     let signer = ca.load_signer()?;
     let chain = ca.chain_certs(&signer)?;
     let roots = ca.root_certs(&signer)?;
-    let created = crate::files::create_dir(&req.outputs.dir, crate::files::MODE_DIR)?;
-    crate::files::give_dirs(&created, req.outputs.owner)
-        .inspect_err(|_| crate::files::remove_created_dirs(&created))?;
+    let created = crate::files::create_dir_owned(
+        &req.outputs.dir,
+        crate::files::MODE_DIR,
+        req.outputs.owner,
+    )?;
     let txn = ca
         .lock(waiting)
         .inspect_err(|_| crate::files::remove_created_dirs(&created))?;

@@ -191,10 +191,12 @@ pub fn issue_set(
     let undo_dirs = |created: &[PathBuf]| crate::files::remove_created_dirs(created);
     for f in &layout.files {
         let d = crate::files::parent_dir(&f.path);
-        let made = crate::files::create_dir(d, crate::files::MODE_DIR)
-            .inspect_err(|_| undo_dirs(&created))?;
-        crate::files::give_dirs(&made, f.owner.unwrap_or(layout.owner))
-            .inspect_err(|_| undo_dirs(&created))?;
+        let made = crate::files::create_dir_owned(
+            d,
+            crate::files::MODE_DIR,
+            f.owner.unwrap_or(layout.owner),
+        )
+        .inspect_err(|_| undo_dirs(&created))?;
         created.extend(made);
     }
     let txn = ca.lock(waiting).inspect_err(|_| undo_dirs(&created))?;
